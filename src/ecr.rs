@@ -1,0 +1,288 @@
+//! The token source: Amazon ECR authorization tokens through the AWS SDK.
+//!
+//! Credentials come from the SDK's default chain (environment, shared
+//! profile, web identity, ECS/EKS container credentials, EC2 IMDSv2), with an
+//! optional role assumed on top through STS. `AWS_ENDPOINT_URL` and the other
+//! SDK-standard settings are honoured by the SDK itself. Token facts are in
+//! docs/ecr-facts.md.
+
+use std::time::SystemTime;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::BehaviorVersion;
+use aws_sdk_ecr::config::Region;
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use base64::Engine as _;
+
+use crate::config::AwsSettings;
+use crate::registry_host::RegistryHost;
+use crate::secret::Secret;
+
+/// GetAuthorizationToken takes at most 10 registry ids per call.
+const MAX_IDS_PER_CALL: usize = 10;
+
+/// One registry's Docker login, decoded.
+#[derive(Debug, Clone)]
+pub struct EcrToken {
+    /// Registry host from `proxyEndpoint`, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
+    pub host: RegistryHost,
+    /// Always `AWS` in practice.
+    pub username: String,
+    pub password: Secret,
+    /// When ECR says the token stops working; `None` if it did not say.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum EcrError {
+    #[error("ECR GetAuthorizationToken failed ({kind}): {message}{hint}", hint = kind.hint())]
+    Api { kind: AwsFailure, message: String },
+    #[error("ECR returned an unusable authorization token for {endpoint}: {reason}")]
+    MalformedToken {
+        endpoint: String,
+        reason: &'static str,
+    },
+    #[error("ECR returned no authorization data")]
+    NoAuthorizationData,
+}
+
+/// The cause of an AWS failure, coarse enough to act on (and to count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsFailure {
+    Auth,
+    Throttled,
+    Unreachable,
+    Other,
+}
+
+impl AwsFailure {
+    pub fn label(self) -> &'static str {
+        match self {
+            AwsFailure::Auth => "aws_auth",
+            AwsFailure::Throttled => "aws_throttled",
+            AwsFailure::Unreachable => "aws_unreachable",
+            AwsFailure::Other => "aws_error",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            AwsFailure::Auth => {
+                "; check the AWS credentials and that their IAM policy allows \
+                 ecr:GetAuthorizationToken (and sts:AssumeRole for AWS_ROLE_ARN)"
+            }
+            AwsFailure::Throttled => "; ECR is throttling this account, retrying later",
+            AwsFailure::Unreachable => {
+                "; check network access to the ECR and STS endpoints (on EC2 in bridge \
+                 networking, IMDSv2 needs a metadata hop limit of 2)"
+            }
+            AwsFailure::Other => "",
+        }
+    }
+}
+
+impl std::fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// Finds the region in `explicit` (AWS_REGION / --aws-region), then
+/// AWS_DEFAULT_REGION, then the shared config profile. Reads local files
+/// only: no instance metadata call at start.
+pub async fn resolve_region(explicit: Option<&str>) -> Option<Region> {
+    RegionProviderChain::first_try(explicit.map(|r| Region::new(r.to_string())))
+        .or_else(aws_config::environment::EnvironmentVariableRegionProvider::new())
+        .or_else(aws_config::profile::ProfileFileRegionProvider::new())
+        .region()
+        .await
+}
+
+/// Fetches ECR tokens for the configured registries.
+#[derive(Debug, Clone)]
+pub struct TokenSource {
+    client: aws_sdk_ecr::Client,
+    registry_ids: Vec<String>,
+}
+
+impl TokenSource {
+    /// Builds the SDK client. No network call happens here: credentials are
+    /// resolved (and a role assumed) on the first request, and refreshed by
+    /// the SDK when they expire.
+    pub async fn new(settings: &AwsSettings, region: Region) -> TokenSource {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .load()
+            .await;
+        let sdk_config = match &settings.role {
+            None => base,
+            Some(role) => {
+                let mut provider = AssumeRoleProvider::builder(role.arn.clone())
+                    .session_name(role.session_name.clone())
+                    .configure(&base);
+                if let Some(external_id) = &role.external_id {
+                    provider = provider.external_id(external_id.clone());
+                }
+                let provider = provider.build().await;
+                base.into_builder()
+                    .credentials_provider(
+                        aws_sdk_ecr::config::SharedCredentialsProvider::new(provider),
+                    )
+                    .build()
+            }
+        };
+        TokenSource {
+            client: aws_sdk_ecr::Client::new(&sdk_config),
+            registry_ids: settings.registry_ids.clone(),
+        }
+    }
+
+    /// One token per registry: the caller's default registry when no ids are
+    /// configured.
+    pub async fn fetch(&self) -> Result<Vec<EcrToken>, EcrError> {
+        let batches: Vec<Option<Vec<String>>> = if self.registry_ids.is_empty() {
+            vec![None]
+        } else {
+            self.registry_ids
+                .chunks(MAX_IDS_PER_CALL)
+                .map(|ids| Some(ids.to_vec()))
+                .collect()
+        };
+        let mut tokens = Vec::new();
+        for ids in batches {
+            // Deprecated by AWS because the token works for every registry
+            // the principal may read, but it is still how ECR returns one
+            // proxyEndpoint (host) per registry id, which AWS_ECR_REGISTRY_IDS needs.
+            #[allow(deprecated)]
+            let request = self.client.get_authorization_token().set_registry_ids(ids);
+            let output = request
+                .send()
+                .await
+                .map_err(classify)?;
+            for data in output.authorization_data() {
+                tokens.push(decode_token(
+                    data.authorization_token(),
+                    data.proxy_endpoint(),
+                    data.expires_at()
+                        .and_then(|at| SystemTime::try_from(*at).ok()),
+                )?);
+            }
+        }
+        if tokens.is_empty() {
+            return Err(EcrError::NoAuthorizationData);
+        }
+        Ok(tokens)
+    }
+}
+
+fn classify<E, R>(err: SdkError<E, R>) -> EcrError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let kind = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+            let message = DisplayErrorContext(&err).to_string();
+            if message.contains("credentials") || message.contains("Credentials") {
+                AwsFailure::Auth
+            } else {
+                AwsFailure::Unreachable
+            }
+        }
+        SdkError::ServiceError(_) => match err.code() {
+            Some(
+                "ThrottlingException" | "ThrottleException" | "TooManyRequestsException"
+                | "RequestLimitExceeded",
+            ) => AwsFailure::Throttled,
+            Some(
+                "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
+                | "InvalidSignatureException" | "ExpiredTokenException" | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch",
+            ) => AwsFailure::Auth,
+            _ => AwsFailure::Other,
+        },
+        _ => AwsFailure::Other,
+    };
+    EcrError::Api {
+        kind,
+        message: DisplayErrorContext(&err).to_string(),
+    }
+}
+
+/// Decodes one `authorizationData` entry: the token is base64 of
+/// `user:password` (split at the first `:`), the host comes from
+/// `proxyEndpoint`. Errors name the endpoint and never the token.
+pub fn decode_token(
+    token: Option<&str>,
+    proxy_endpoint: Option<&str>,
+    expires_at: Option<SystemTime>,
+) -> Result<EcrToken, EcrError> {
+    let endpoint = proxy_endpoint.unwrap_or("").to_string();
+    let malformed = |reason| EcrError::MalformedToken {
+        endpoint: if endpoint.is_empty() {
+            "(no proxyEndpoint)".to_string()
+        } else {
+            endpoint.clone()
+        },
+        reason,
+    };
+    let host = RegistryHost::parse(&endpoint)
+        .map_err(|_| malformed("proxyEndpoint is missing or not a registry URL"))?;
+    let token = token.ok_or_else(|| malformed("authorizationToken is missing"))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .map_err(|_| malformed("authorizationToken is not base64"))?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| malformed("authorizationToken is not text"))?;
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| malformed("authorizationToken has no user:password separator"))?;
+    if username.is_empty() || password.is_empty() {
+        return Err(malformed("authorizationToken has an empty user or password"));
+    }
+    Ok(EcrToken {
+        host,
+        username: username.to_string(),
+        password: Secret::new(password),
+        expires_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    #[test]
+    fn decodes_user_password_and_host() {
+        let token = decode_token(
+            Some(&b64("AWS:pass:with:colons")),
+            Some("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            None,
+        )
+        .unwrap();
+        assert_eq!(token.username, "AWS");
+        assert_eq!(token.password.expose(), "pass:with:colons");
+        assert_eq!(token.host.as_str(), "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        assert!(!format!("{token:?}").contains("pass:with"));
+    }
+
+    #[test]
+    fn malformed_tokens_name_the_endpoint_not_the_token() {
+        let endpoint = Some("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        for bad in [b64("no-separator-SECRET"), "%%%SECRET%%%".to_string(), b64("AWS:")] {
+            let err = decode_token(Some(&bad), endpoint, None).unwrap_err().to_string();
+            assert!(err.contains("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "{err}");
+            assert!(!err.contains("SECRET") && !err.contains(&bad), "{err}");
+        }
+        let err = decode_token(Some(&b64("AWS:x")), None, None).unwrap_err();
+        assert!(err.to_string().contains("proxyEndpoint"), "{err}");
+        let err = decode_token(None, endpoint, None).unwrap_err();
+        assert!(err.to_string().contains("authorizationToken is missing"), "{err}");
+    }
+}

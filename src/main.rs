@@ -1,0 +1,35 @@
+//! Entry point: parse the configuration, start logging, run the daemon.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rancher_ecr_credentials::config::{Cli, Config};
+use rancher_ecr_credentials::{daemon, telemetry};
+
+fn main() -> ExitCode {
+    let config = match Config::from_cli(Cli::parse()) {
+        Ok(config) => config,
+        Err(err) => return config_error(err),
+    };
+    if let Err(err) = telemetry::init(&config.log_level) {
+        return config_error(err);
+    }
+    // One thread is plenty for a daemon that sleeps for hours, and keeps
+    // the footprint small.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("rancher-ecr-credentials: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(daemon::run(config))
+}
+
+fn config_error(err: impl std::fmt::Display) -> ExitCode {
+    eprintln!("rancher-ecr-credentials: configuration error: {err}");
+    ExitCode::from(daemon::EXIT_CONFIG)
+}

@@ -1,0 +1,370 @@
+//! Reconcile: decide which Rancher registry credentials an ECR token belongs
+//! in, then write it there.
+//!
+//! The decisions ([`matching_registries`], [`credentials_to_update`]) are
+//! pure functions over what Rancher listed; [`reconcile`] does the I/O and
+//! reports, per registry host, what changed and what went wrong. One host's
+//! or one registry's failure never stops the others.
+
+use std::fmt;
+
+use crate::ecr::EcrToken;
+use crate::rancher::{Api, Credential, RancherClient, RancherError, Registry};
+use crate::registry_host::RegistryHost;
+
+/// States in which Rancher uses a registry or credential (or soon will:
+/// newly created objects pass through `registering`/`activating`).
+const LIVE_STATES: &[&str] = &["active", "activating", "registering", "updating-active"];
+/// States of objects a user switched off: left alone.
+const DORMANT_STATES: &[&str] = &["inactive", "deactivating", "updating-inactive"];
+
+/// Settings that shape the decisions.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub auto_create: bool,
+    /// `ECR_PROXY_HOST`: the host to look for in Rancher instead of ECR's.
+    pub proxy_host: Option<RegistryHost>,
+}
+
+/// What was done to one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Updated {
+        registry_id: String,
+        credential_id: String,
+    },
+    CreatedCredential {
+        registry_id: String,
+        credential_id: String,
+    },
+    CreatedRegistry {
+        registry_id: String,
+        credential_id: String,
+    },
+}
+
+impl Change {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Change::Updated { .. } => "updated",
+            Change::CreatedCredential { .. } => "created credential",
+            Change::CreatedRegistry { .. } => "created registry",
+        }
+    }
+
+    pub fn ids(&self) -> (&str, &str) {
+        match self {
+            Change::Updated {
+                registry_id,
+                credential_id,
+            }
+            | Change::CreatedCredential {
+                registry_id,
+                credential_id,
+            }
+            | Change::CreatedRegistry {
+                registry_id,
+                credential_id,
+            } => (registry_id, credential_id),
+        }
+    }
+}
+
+/// Something that kept a host's credentials from being brought up to date.
+#[derive(Debug)]
+pub enum Problem {
+    /// No registry in Rancher has this host and AUTO_CREATE is off.
+    NoMatchingRegistry { host: RegistryHost },
+    /// Only deactivated registries have this host.
+    OnlyInactive {
+        host: RegistryHost,
+        registry_ids: Vec<String>,
+    },
+    Rancher {
+        registry_id: Option<String>,
+        error: RancherError,
+    },
+}
+
+impl Problem {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Problem::NoMatchingRegistry { .. } => "no_matching_registry",
+            Problem::OnlyInactive { .. } => "registry_inactive",
+            Problem::Rancher { error, .. } => error.label(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NoMatchingRegistry { host } => write!(
+                f,
+                "no registry in Rancher has the address {host}: add it under \
+                 Infrastructure > Registries, or set AUTO_CREATE=true"
+            ),
+            Problem::OnlyInactive { host, registry_ids } => write!(
+                f,
+                "the registries for {host} ({}) are deactivated: activate one in Rancher",
+                registry_ids.join(", ")
+            ),
+            Problem::Rancher {
+                registry_id: Some(id),
+                error,
+            } => write!(f, "registry {id}: {error}"),
+            Problem::Rancher {
+                registry_id: None,
+                error,
+            } => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The result of writing one token.
+#[derive(Debug)]
+pub struct HostOutcome {
+    pub host: RegistryHost,
+    pub changes: Vec<Change>,
+    pub problems: Vec<Problem>,
+}
+
+impl HostOutcome {
+    /// Whether every registry for this host now holds the new token.
+    pub fn is_up_to_date(&self) -> bool {
+        self.problems.is_empty() && !self.changes.is_empty()
+    }
+}
+
+/// The numeric part of a Rancher id (`1c12` -> 12): ids grow with creation,
+/// and Rancher pulls with the lowest-id active credential (§5).
+pub fn id_number(id: &str) -> u64 {
+    id.trim_start_matches('1')
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+/// The registries for `host`, split into those Rancher uses (live) and those
+/// a user switched off (dormant), each in id order.
+pub fn matching_registries<'a>(
+    host: &RegistryHost,
+    registries: &'a [Registry],
+) -> (Vec<&'a Registry>, Vec<&'a Registry>) {
+    let mut matching: Vec<&Registry> = registries
+        .iter()
+        .filter(|r| {
+            r.server_address
+                .as_deref()
+                .is_some_and(|address| host.matches_server_address(address))
+        })
+        .collect();
+    matching.sort_by_key(|r| id_number(&r.id));
+    let live = matching
+        .iter()
+        .copied()
+        .filter(|r| LIVE_STATES.contains(&r.state.as_str()))
+        .collect();
+    let dormant = matching
+        .into_iter()
+        .filter(|r| DORMANT_STATES.contains(&r.state.as_str()))
+        .collect();
+    (live, dormant)
+}
+
+/// The credentials to write: every live one, lowest id (the one Rancher
+/// uses) first. Empty means a credential must be created.
+pub fn credentials_to_update(credentials: &[Credential]) -> Vec<&Credential> {
+    let mut live: Vec<&Credential> = credentials
+        .iter()
+        .filter(|c| LIVE_STATES.contains(&c.state.as_str()))
+        .collect();
+    live.sort_by_key(|c| id_number(&c.id));
+    live
+}
+
+/// Writes one token into every Rancher registry for its host.
+pub async fn reconcile(
+    rancher: &RancherClient,
+    api: &Api,
+    policy: &Policy,
+    token: &EcrToken,
+    registries: &[Registry],
+) -> HostOutcome {
+    let host = policy.proxy_host.clone().unwrap_or_else(|| token.host.clone());
+    let mut outcome = HostOutcome {
+        host: host.clone(),
+        changes: Vec::new(),
+        problems: Vec::new(),
+    };
+    let (live, dormant) = matching_registries(&host, registries);
+    if live.is_empty() {
+        if !dormant.is_empty() {
+            outcome.problems.push(Problem::OnlyInactive {
+                host,
+                registry_ids: dormant.iter().map(|r| r.id.clone()).collect(),
+            });
+        } else if policy.auto_create {
+            match create_registry(rancher, api, token, &host).await {
+                Ok(change) => outcome.changes.push(change),
+                Err(problem) => outcome.problems.push(problem),
+            }
+        } else {
+            outcome.problems.push(Problem::NoMatchingRegistry { host });
+        }
+        return outcome;
+    }
+    for registry in live {
+        if let Err(error) = write_registry(rancher, api, token, registry, &mut outcome.changes).await
+        {
+            outcome.problems.push(Problem::Rancher {
+                registry_id: Some(registry.id.clone()),
+                error,
+            });
+        }
+    }
+    outcome
+}
+
+/// Updates every live credential of `registry`, or creates one if it has none.
+async fn write_registry(
+    rancher: &RancherClient,
+    api: &Api,
+    token: &EcrToken,
+    registry: &Registry,
+    changes: &mut Vec<Change>,
+) -> Result<(), RancherError> {
+    let credentials = rancher.list_credentials(api, &registry.id).await?;
+    let targets = credentials_to_update(&credentials);
+    if targets.is_empty() {
+        let credential = rancher
+            .create_credential(api, &registry.id, &token.username, &token.password)
+            .await?;
+        changes.push(Change::CreatedCredential {
+            registry_id: registry.id.clone(),
+            credential_id: credential.id,
+        });
+        return Ok(());
+    }
+    let mut first_error = None;
+    for credential in targets {
+        match rancher
+            .update_credential(api, credential, &token.username, &token.password)
+            .await
+        {
+            Ok(()) => changes.push(Change::Updated {
+                registry_id: registry.id.clone(),
+                credential_id: credential.id.clone(),
+            }),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// AUTO_CREATE: registry, then credential. Idempotent: if Rancher says the
+/// address is taken (another updater, or a race), the existing registry is
+/// used instead of a duplicate (§5 `ServerAddressUsed`).
+async fn create_registry(
+    rancher: &RancherClient,
+    api: &Api,
+    token: &EcrToken,
+    host: &RegistryHost,
+) -> Result<Change, Problem> {
+    let rancher_problem = |registry_id: Option<&str>, error| Problem::Rancher {
+        registry_id: registry_id.map(str::to_string),
+        error,
+    };
+    let registry = match rancher.create_registry(api, host.as_str()).await {
+        Ok(registry) => registry,
+        Err(error) if error.code() == Some("ServerAddressUsed") => {
+            let registries = rancher
+                .list_registries(api)
+                .await
+                .map_err(|e| rancher_problem(None, e))?;
+            let (live, _) = matching_registries(host, &registries);
+            let Some(existing) = live.first() else {
+                return Err(rancher_problem(None, error));
+            };
+            let mut changes = Vec::new();
+            write_registry(rancher, api, token, existing, &mut changes)
+                .await
+                .map_err(|e| rancher_problem(Some(&existing.id), e))?;
+            return changes.into_iter().next().ok_or(Problem::Rancher {
+                registry_id: Some(existing.id.clone()),
+                error,
+            });
+        }
+        Err(error) => return Err(rancher_problem(None, error)),
+    };
+    let credential = rancher
+        .create_credential(api, &registry.id, &token.username, &token.password)
+        .await
+        .map_err(|e| rancher_problem(Some(&registry.id), e))?;
+    Ok(Change::CreatedRegistry {
+        registry_id: registry.id,
+        credential_id: credential.id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(id: &str, address: &str, state: &str) -> Registry {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "serverAddress": address, "state": state
+        }))
+        .unwrap()
+    }
+
+    fn credential(id: &str, state: &str) -> Credential {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "registryId": "1sp1", "state": state
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn ids_order_numerically() {
+        assert_eq!(id_number("1c12"), 12);
+        assert_eq!(id_number("1sp105"), 105);
+        assert_eq!(id_number("garbage"), u64::MAX);
+        assert!(id_number("1c9") < id_number("1c10"));
+    }
+
+    #[test]
+    fn matches_every_form_and_splits_by_state() {
+        let host = RegistryHost::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap();
+        let registries = vec![
+            registry("1sp10", "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/", "active"),
+            registry("1sp9", "123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", "registering"),
+            registry("1sp3", "123456789012.dkr.ecr.us-east-1.amazonaws.com", "inactive"),
+            registry("1sp4", "index.docker.io", "active"),
+            registry("1sp5", "123456789012.dkr.ecr.us-west-2.amazonaws.com", "active"),
+            registry("1sp6", "123456789012.dkr.ecr.us-east-1.amazonaws.com", "purged"),
+        ];
+        let (live, dormant) = matching_registries(&host, &registries);
+        let ids = |v: Vec<&Registry>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(live), ["1sp9", "1sp10"]);
+        assert_eq!(ids(dormant), ["1sp3"]);
+    }
+
+    #[test]
+    fn writes_live_credentials_lowest_first() {
+        let credentials = vec![
+            credential("1c20", "active"),
+            credential("1c7", "inactive"),
+            credential("1c11", "active"),
+            credential("1c30", "removed"),
+        ];
+        let ids: Vec<&str> = credentials_to_update(&credentials)
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(ids, ["1c11", "1c20"]);
+        assert!(credentials_to_update(&[credential("1c1", "inactive")]).is_empty());
+    }
+}
