@@ -69,19 +69,39 @@ pub struct Cli {
 
     /// Longest time between two refreshes (a refresh also happens at half the
     /// token's remaining lifetime, whichever comes first); at most 12h
-    #[arg(long, env = "REFRESH_INTERVAL", value_name = "DURATION", default_value = "6h")]
+    #[arg(
+        long,
+        env = "REFRESH_INTERVAL",
+        value_name = "DURATION",
+        default_value = "6h"
+    )]
     pub refresh_interval: String,
 
     /// First delay before retrying a failed refresh; it doubles per failure
-    #[arg(long, env = "RETRY_MIN_DELAY", value_name = "DURATION", default_value = "2s")]
+    #[arg(
+        long,
+        env = "RETRY_MIN_DELAY",
+        value_name = "DURATION",
+        default_value = "2s"
+    )]
     pub retry_min_delay: String,
 
     /// Longest delay between retries of a failed refresh
-    #[arg(long, env = "RETRY_MAX_DELAY", value_name = "DURATION", default_value = "5m")]
+    #[arg(
+        long,
+        env = "RETRY_MAX_DELAY",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
     pub retry_max_delay: String,
 
     /// Timeout of each request to Rancher
-    #[arg(long, env = "RANCHER_TIMEOUT", value_name = "DURATION", default_value = "30s")]
+    #[arg(
+        long,
+        env = "RANCHER_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
     pub rancher_timeout: String,
 
     /// Log level (trace, debug, info, warn, error; logrus names accepted) or
@@ -94,7 +114,12 @@ pub struct Cli {
     pub listen_port: String,
 
     /// Address the health endpoint binds to
-    #[arg(long, env = "LISTEN_ADDRESS", value_name = "IP", default_value = "0.0.0.0")]
+    #[arg(
+        long,
+        env = "LISTEN_ADDRESS",
+        value_name = "IP",
+        default_value = "0.0.0.0"
+    )]
     pub listen_address: String,
 
     /// Run one refresh cycle and exit: 0 if every registry was brought up to
@@ -202,8 +227,9 @@ impl Config {
         if proxy_host.is_some() && registry_ids.len() > 1 {
             return Err(ConfigError::Invalid {
                 setting: "ECR_PROXY_HOST (--proxy-host)",
-                reason: "it can stand for one registry only, but AWS_ECR_REGISTRY_IDS names several"
-                    .into(),
+                reason:
+                    "it can stand for one registry only, but AWS_ECR_REGISTRY_IDS names several"
+                        .into(),
             });
         }
 
@@ -211,8 +237,10 @@ impl Config {
             .map(|arn| parse_role(arn, cli.role_external_id, cli.role_session_name))
             .transpose()?;
 
-        let refresh_interval =
-            parse_duration("REFRESH_INTERVAL (--refresh-interval)", &cli.refresh_interval)?;
+        let refresh_interval = parse_duration(
+            "REFRESH_INTERVAL (--refresh-interval)",
+            &cli.refresh_interval,
+        )?;
         if refresh_interval > MAX_REFRESH_INTERVAL {
             return Err(ConfigError::Invalid {
                 setting: "REFRESH_INTERVAL (--refresh-interval)",
@@ -242,14 +270,14 @@ impl Config {
                     setting: "LISTEN_ADDRESS (--listen-address)",
                     reason: format!("{:?} is not an IP address", cli.listen_address),
                 })?;
-        let listen_port: u16 = cli
-            .listen_port
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError::Invalid {
-                setting: "LISTEN_PORT (--listen-port)",
-                reason: format!("{:?} is not a port number (0-65535)", cli.listen_port),
-            })?;
+        let listen_port: u16 =
+            cli.listen_port
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::Invalid {
+                    setting: "LISTEN_PORT (--listen-port)",
+                    reason: format!("{:?} is not a port number (0-65535)", cli.listen_port),
+                })?;
 
         let auto_create = match non_empty(cli.auto_create) {
             None => false,
@@ -362,9 +390,7 @@ fn parse_role(
     if !valid {
         return Err(ConfigError::Invalid {
             setting: "AWS_ROLE_ARN (--role-arn)",
-            reason: format!(
-                "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"
-            ),
+            reason: format!("{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)"),
         });
     }
     let session_name =
@@ -444,17 +470,24 @@ mod tests {
             assert_eq!(parse_go_bool(no), Some(false), "{no}");
         }
         assert_eq!(parse_go_bool("yes"), None);
-        assert!(Config::from_cli(cli(&["--auto-create"])).unwrap().auto_create);
+        assert!(
+            Config::from_cli(cli(&["--auto-create"]))
+                .unwrap()
+                .auto_create
+        );
         assert!(error_of(&["--auto-create=maybe"]).contains("AUTO_CREATE"));
     }
 
     #[test]
     fn registry_ids_are_validated() {
-        let config = Config::from_cli(cli(&["--registry-ids", " 123456789012, 210987654321,"]))
-            .unwrap();
+        let config =
+            Config::from_cli(cli(&["--registry-ids", " 123456789012, 210987654321,"])).unwrap();
         assert_eq!(config.aws.registry_ids, ["123456789012", "210987654321"]);
         let err = error_of(&["--registry-ids", "123456789012,12345"]);
-        assert!(err.contains("AWS_ECR_REGISTRY_IDS") && err.contains("\"12345\""), "{err}");
+        assert!(
+            err.contains("AWS_ECR_REGISTRY_IDS") && err.contains("\"12345\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -462,11 +495,17 @@ mod tests {
         let mut c = cli(&[]);
         c.cattle_url = Some("http://key:topsecret@rancher:8080/v1".into());
         let err = Config::from_cli(c).unwrap_err().to_string();
-        assert!(err.contains("CATTLE_URL") && !err.contains("topsecret"), "{err}");
+        assert!(
+            err.contains("CATTLE_URL") && !err.contains("topsecret"),
+            "{err}"
+        );
 
         let mut c = cli(&[]);
         c.cattle_url = Some("rancher:8080".into());
-        assert!(Config::from_cli(c).unwrap_err().to_string().contains("CATTLE_URL"));
+        assert!(Config::from_cli(c)
+            .unwrap_err()
+            .to_string()
+            .contains("CATTLE_URL"));
 
         let mut c = cli(&[]);
         c.cattle_url = None;
@@ -483,7 +522,10 @@ mod tests {
             "arn:aws:iam::111122223333:role/ecr-pull",
         ]))
         .unwrap();
-        assert_eq!(config.aws.role.unwrap().session_name, "rancher-ecr-credentials");
+        assert_eq!(
+            config.aws.role.unwrap().session_name,
+            "rancher-ecr-credentials"
+        );
         assert!(error_of(&["--role-arn", "ecr-pull"]).contains("AWS_ROLE_ARN"));
         assert!(error_of(&["--refresh-interval", "13h"]).contains("REFRESH_INTERVAL"));
         assert!(error_of(&["--refresh-interval", "soon"]).contains("REFRESH_INTERVAL"));

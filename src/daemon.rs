@@ -110,7 +110,6 @@ impl Updater {
             success,
         }
     }
-
 }
 
 /// Lists registries, discovering the API first if it is not known yet.
@@ -156,14 +155,14 @@ fn log_outcome(outcome: &HostOutcome, token: &EcrToken, environment: Option<&str
         );
     }
     for problem in &outcome.problems {
-        let text = problem
-            .to_string()
-            .replace(token.password.expose(), "***");
+        let text = problem.to_string().replace(token.password.expose(), "***");
         match problem {
             reconcile::Problem::Rancher { .. } => {
                 error!(host = %outcome.host, environment, action = "failed", cause = problem.label(), "{text}")
             }
-            _ => warn!(host = %outcome.host, environment, action = "skipped", cause = problem.label(), "{text}"),
+            _ => {
+                warn!(host = %outcome.host, environment, action = "skipped", cause = problem.label(), "{text}")
+            }
         }
     }
 }

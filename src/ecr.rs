@@ -127,9 +127,9 @@ impl TokenSource {
                 }
                 let provider = provider.build().await;
                 base.into_builder()
-                    .credentials_provider(
-                        aws_sdk_ecr::config::SharedCredentialsProvider::new(provider),
-                    )
+                    .credentials_provider(aws_sdk_ecr::config::SharedCredentialsProvider::new(
+                        provider,
+                    ))
                     .build()
             }
         };
@@ -157,10 +157,7 @@ impl TokenSource {
             // proxyEndpoint (host) per registry id, which AWS_ECR_REGISTRY_IDS needs.
             #[allow(deprecated)]
             let request = self.client.get_authorization_token().set_registry_ids(ids);
-            let output = request
-                .send()
-                .await
-                .map_err(classify)?;
+            let output = request.send().await.map_err(classify)?;
             for data in output.authorization_data() {
                 tokens.push(decode_token(
                     data.authorization_token(),
@@ -193,12 +190,18 @@ where
         }
         SdkError::ServiceError(_) => match err.code() {
             Some(
-                "ThrottlingException" | "ThrottleException" | "TooManyRequestsException"
+                "ThrottlingException"
+                | "ThrottleException"
+                | "TooManyRequestsException"
                 | "RequestLimitExceeded",
             ) => AwsFailure::Throttled,
             Some(
-                "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException"
-                | "InvalidSignatureException" | "ExpiredTokenException" | "InvalidClientTokenId"
+                "AccessDeniedException"
+                | "AccessDenied"
+                | "UnrecognizedClientException"
+                | "InvalidSignatureException"
+                | "ExpiredTokenException"
+                | "InvalidClientTokenId"
                 | "SignatureDoesNotMatch",
             ) => AwsFailure::Auth,
             _ => AwsFailure::Other,
@@ -240,7 +243,9 @@ pub fn decode_token(
         .split_once(':')
         .ok_or_else(|| malformed("authorizationToken has no user:password separator"))?;
     if username.is_empty() || password.is_empty() {
-        return Err(malformed("authorizationToken has an empty user or password"));
+        return Err(malformed(
+            "authorizationToken has an empty user or password",
+        ));
     }
     Ok(EcrToken {
         host,
@@ -268,21 +273,36 @@ mod tests {
         .unwrap();
         assert_eq!(token.username, "AWS");
         assert_eq!(token.password.expose(), "pass:with:colons");
-        assert_eq!(token.host.as_str(), "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        assert_eq!(
+            token.host.as_str(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        );
         assert!(!format!("{token:?}").contains("pass:with"));
     }
 
     #[test]
     fn malformed_tokens_name_the_endpoint_not_the_token() {
         let endpoint = Some("https://123456789012.dkr.ecr.eu-west-1.amazonaws.com");
-        for bad in [b64("no-separator-SECRET"), "%%%SECRET%%%".to_string(), b64("AWS:")] {
-            let err = decode_token(Some(&bad), endpoint, None).unwrap_err().to_string();
-            assert!(err.contains("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "{err}");
+        for bad in [
+            b64("no-separator-SECRET"),
+            "%%%SECRET%%%".to_string(),
+            b64("AWS:"),
+        ] {
+            let err = decode_token(Some(&bad), endpoint, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+                "{err}"
+            );
             assert!(!err.contains("SECRET") && !err.contains(&bad), "{err}");
         }
         let err = decode_token(Some(&b64("AWS:x")), None, None).unwrap_err();
         assert!(err.to_string().contains("proxyEndpoint"), "{err}");
         let err = decode_token(None, endpoint, None).unwrap_err();
-        assert!(err.to_string().contains("authorizationToken is missing"), "{err}");
+        assert!(
+            err.to_string().contains("authorizationToken is missing"),
+            "{err}"
+        );
     }
 }

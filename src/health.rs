@@ -11,7 +11,10 @@ use tokio::net::TcpListener;
 /// bound address with the future that serves it.
 pub async fn bind(
     address: SocketAddr,
-) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = std::io::Result<()>>)> {
+) -> std::io::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = std::io::Result<()>>,
+)> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     let app = Router::new().route("/ping", get(|| async { "pong!" }));

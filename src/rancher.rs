@@ -207,14 +207,14 @@ impl RancherClient {
         // Not a browser: no CSRF check and no HTML responses (§1, §8).
         headers.insert(
             USER_AGENT,
-            HeaderValue::from_static(concat!("rancher-ecr-credentials/", env!("CARGO_PKG_VERSION"))),
+            HeaderValue::from_static(concat!(
+                "rancher-ecr-credentials/",
+                env!("CARGO_PKG_VERSION")
+            )),
         );
         // Without it, a server with access control off runs an unknown key
         // as admin across all environments (§1).
-        headers.insert(
-            "X-ENFORCE-AUTHENTICATION",
-            HeaderValue::from_static("true"),
-        );
+        headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
         let http = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(settings.timeout)
@@ -286,7 +286,10 @@ impl RancherClient {
         };
         let account_kind = header_text(&headers, "X-API-ACCOUNT-KIND");
         if project_id.is_none() {
-            if let Some(kind) = account_kind.as_deref().filter(|k| !matches!(*k, "environment" | "project")) {
+            if let Some(kind) = account_kind
+                .as_deref()
+                .filter(|k| !matches!(*k, "environment" | "project"))
+            {
                 return Err(not_api(format!(
                     "the API key belongs to a {kind} account, which may see several environments; \
                      use an environment API key, or an environment endpoint such as \
@@ -315,10 +318,7 @@ impl RancherClient {
         };
         let registry = find("registry")?;
         let credential = find("registryCredential")?;
-        for (schema, method) in [
-            (registry, "GET"),
-            (credential, "GET"),
-        ] {
+        for (schema, method) in [(registry, "GET"), (credential, "GET")] {
             if !schema.collection_methods.iter().any(|m| m == method) {
                 return Err(not_api(format!("the API key may not list {}", schema.id)));
             }
@@ -406,7 +406,12 @@ impl RancherClient {
             "description": "Amazon ECR registry, kept fresh by rancher-ecr-credentials",
         });
         let (_, response) = self
-            .request(Method::POST, &api.registries, api.project_id.as_deref(), Some(&body))
+            .request(
+                Method::POST,
+                &api.registries,
+                api.project_id.as_deref(),
+                Some(&body),
+            )
             .await?;
         decode(&api.registries, &response)
     }
@@ -428,7 +433,12 @@ impl RancherClient {
             body["email"] = json!(PLACEHOLDER_EMAIL);
         }
         let (_, response) = self
-            .request(Method::POST, &api.credentials, api.project_id.as_deref(), Some(&body))
+            .request(
+                Method::POST,
+                &api.credentials,
+                api.project_id.as_deref(),
+                Some(&body),
+            )
             .await?;
         // The POST response echoes secretValue (§3): only the fields we
         // deserialize are kept.
@@ -487,10 +497,13 @@ impl RancherClient {
     /// Requests always go to CATTLE_URL's origin, so credentials never
     /// travel to another host.
     fn rebase(&self, link: &str) -> Result<Url, RancherError> {
-        let mut url = self.base.join(link).map_err(|err| RancherError::NotRancher {
-            url: self.base.to_string(),
-            reason: format!("it returned an invalid link {link:?}: {err}"),
-        })?;
+        let mut url = self
+            .base
+            .join(link)
+            .map_err(|err| RancherError::NotRancher {
+                url: self.base.to_string(),
+                reason: format!("it returned an invalid link {link:?}: {err}"),
+            })?;
         if url.origin() != self.base.origin() {
             // Infallible for http(s) base URLs, which config guarantees.
             let _ = url.set_scheme(self.base.scheme());
@@ -518,16 +531,22 @@ impl RancherClient {
             request = request.json(body);
         }
         let started = std::time::Instant::now();
-        let response = request.send().await.map_err(|err| RancherError::Unreachable {
-            url: url.to_string(),
-            detail: describe_transport_error(&err),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|err| RancherError::Unreachable {
+                url: url.to_string(),
+                detail: describe_transport_error(&err),
+            })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(|err| RancherError::Unreachable {
-            url: url.to_string(),
-            detail: describe_transport_error(&err),
-        })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| RancherError::Unreachable {
+                url: url.to_string(),
+                detail: describe_transport_error(&err),
+            })?;
         tracing::debug!(%method, %url, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "rancher request");
         if status.is_success() {
             return Ok((headers, bytes.to_vec()));
@@ -535,7 +554,8 @@ impl RancherClient {
         let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
         let (code, message, field_name) = match error {
             Some(e) => (
-                e.code.unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string()),
+                e.code
+                    .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_string()),
                 e.message,
                 e.field_name,
             ),

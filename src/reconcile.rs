@@ -191,7 +191,10 @@ pub async fn reconcile(
     token: &EcrToken,
     registries: &[Registry],
 ) -> HostOutcome {
-    let host = policy.proxy_host.clone().unwrap_or_else(|| token.host.clone());
+    let host = policy
+        .proxy_host
+        .clone()
+        .unwrap_or_else(|| token.host.clone());
     let mut outcome = HostOutcome {
         host: host.clone(),
         changes: Vec::new(),
@@ -215,7 +218,8 @@ pub async fn reconcile(
         return outcome;
     }
     for registry in live {
-        if let Err(error) = write_registry(rancher, api, token, registry, &mut outcome.changes).await
+        if let Err(error) =
+            write_registry(rancher, api, token, registry, &mut outcome.changes).await
         {
             outcome.problems.push(Problem::Rancher {
                 registry_id: Some(registry.id.clone()),
@@ -339,12 +343,32 @@ mod tests {
     fn matches_every_form_and_splits_by_state() {
         let host = RegistryHost::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap();
         let registries = vec![
-            registry("1sp10", "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/", "active"),
-            registry("1sp9", "123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM", "registering"),
-            registry("1sp3", "123456789012.dkr.ecr.us-east-1.amazonaws.com", "inactive"),
+            registry(
+                "1sp10",
+                "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/",
+                "active",
+            ),
+            registry(
+                "1sp9",
+                "123456789012.DKR.ECR.US-EAST-1.AMAZONAWS.COM",
+                "registering",
+            ),
+            registry(
+                "1sp3",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "inactive",
+            ),
             registry("1sp4", "index.docker.io", "active"),
-            registry("1sp5", "123456789012.dkr.ecr.us-west-2.amazonaws.com", "active"),
-            registry("1sp6", "123456789012.dkr.ecr.us-east-1.amazonaws.com", "purged"),
+            registry(
+                "1sp5",
+                "123456789012.dkr.ecr.us-west-2.amazonaws.com",
+                "active",
+            ),
+            registry(
+                "1sp6",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "purged",
+            ),
         ];
         let (live, dormant) = matching_registries(&host, &registries);
         let ids = |v: Vec<&Registry>| v.iter().map(|r| r.id.clone()).collect::<Vec<_>>();

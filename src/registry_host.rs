@@ -95,19 +95,27 @@ mod tests {
     #[test]
     fn other_ports_and_hosts_differ() {
         let host = RegistryHost::parse(HOST).unwrap();
-        assert!(!host.matches_server_address(
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com:5000"
-        ));
+        assert!(!host.matches_server_address("123456789012.dkr.ecr.us-east-1.amazonaws.com:5000"));
         assert!(!host.matches_server_address("210987654321.dkr.ecr.us-east-1.amazonaws.com"));
         assert!(!host.matches_server_address("index.docker.io"));
         assert!(!host.matches_server_address(""));
-        assert!(!host.matches_server_address("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/"));
-        assert!(host.matches_server_address("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/"));
+        assert!(!host
+            .matches_server_address("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/"));
+        assert!(
+            host.matches_server_address("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/")
+        );
     }
 
     #[test]
     fn rejects_what_is_not_a_host() {
-        for bad in ["", "https://", "/", "docker.io/library", "a b", "user:pw@host"] {
+        for bad in [
+            "",
+            "https://",
+            "/",
+            "docker.io/library",
+            "a b",
+            "user:pw@host",
+        ] {
             let err = RegistryHost::parse(bad).unwrap_err();
             assert!(err.to_string().contains("is not a registry host"), "{bad}");
         }

@@ -123,7 +123,10 @@ mod tests {
         for ceiling in expected_ceilings {
             let ceiling = Duration::from_secs(ceiling);
             let delay = backoff.next_delay();
-            assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay:?} vs {ceiling:?}");
+            assert!(
+                delay >= ceiling / 2 && delay <= ceiling,
+                "{delay:?} vs {ceiling:?}"
+            );
         }
         for _ in 0..100 {
             assert!(backoff.next_delay() <= Duration::from_secs(60));

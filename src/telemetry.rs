@@ -6,6 +6,8 @@
 //! `AuthorizationData` is not marked sensitive, so that line would print the
 //! token. Those events are dropped whatever the level asked for.
 
+use std::io::IsTerminal;
+
 use tracing::Level;
 use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
@@ -60,6 +62,7 @@ pub fn init(level: &str) -> Result<(), ConfigError> {
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(true)
         .with_filter(filter.and(never_sdk_dumps));
     // A second init (only possible in tests) keeps the first subscriber.
@@ -73,8 +76,14 @@ mod tests {
 
     #[test]
     fn logrus_names_in_any_case() {
-        assert_eq!(directives("DEBUG").unwrap(), "warn,rancher_ecr_credentials=debug");
-        assert_eq!(directives("Warning").unwrap(), "warn,rancher_ecr_credentials=warn");
+        assert_eq!(
+            directives("DEBUG").unwrap(),
+            "warn,rancher_ecr_credentials=debug"
+        );
+        assert_eq!(
+            directives("Warning").unwrap(),
+            "warn,rancher_ecr_credentials=warn"
+        );
         assert_eq!(directives("fatal").unwrap(), "error");
         assert_eq!(directives("panic").unwrap(), "error");
     }

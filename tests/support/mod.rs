@@ -1,3 +1,5 @@
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod moto;
 pub mod rancher_sim;
