@@ -122,10 +122,61 @@ pub struct Cli {
     )]
     pub listen_address: String,
 
+    /// Log format: text or json
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: String,
+
+    /// PEM bundle of CA certificates to trust besides the system roots (for
+    /// a Rancher server with a private CA, or a TLS-intercepting proxy)
+    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
+    pub ca_file: Option<String>,
+
+    /// Do not verify Rancher's TLS certificate. Insecure: the Rancher secret
+    /// key and the ECR password can be intercepted
+    #[arg(long, env = "RANCHER_INSECURE", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true")]
+    pub rancher_insecure: Option<String>,
+
     /// Run one refresh cycle and exit: 0 if every registry was brought up to
     /// date, 1 otherwise
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["dry_run", "check"])]
     pub once: bool,
+
+    /// Read AWS and Rancher, print which credentials would be written or
+    /// created, write nothing
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+
+    /// Check the configuration, the AWS identity, the ECR token and Rancher
+    /// access, list the matching registries, and exit (non-zero if anything
+    /// is off)
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// What the process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Refresh until SIGTERM.
+    Daemon,
+    /// One cycle (`--once`).
+    Once,
+    /// Plan without writing (`--dry-run`).
+    DryRun,
+    /// Diagnose (`--check`).
+    Check,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
@@ -157,8 +208,11 @@ pub struct Config {
     pub refresh_interval: Duration,
     pub retry: RetryPolicy,
     pub log_level: String,
+    pub log_format: LogFormat,
     pub listen: SocketAddr,
-    pub once: bool,
+    pub mode: Mode,
+    /// Extra trusted CA certificates (PEM), for both AWS and Rancher.
+    pub ca_bundle: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +221,8 @@ pub struct RancherSettings {
     pub access_key: String,
     pub secret_key: Secret,
     pub timeout: Duration,
+    /// Skip TLS verification (RANCHER_INSECURE).
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -279,12 +335,30 @@ impl Config {
                     reason: format!("{:?} is not a port number (0-65535)", cli.listen_port),
                 })?;
 
-        let auto_create = match non_empty(cli.auto_create) {
-            None => false,
-            Some(value) => parse_go_bool(&value).ok_or_else(|| ConfigError::Invalid {
-                setting: "AUTO_CREATE (--auto-create)",
-                reason: format!("{value:?} is not a boolean (use true or false)"),
-            })?,
+        let auto_create = parse_flag("AUTO_CREATE (--auto-create)", cli.auto_create)?;
+        let insecure = parse_flag(
+            "RANCHER_INSECURE (--rancher-insecure)",
+            cli.rancher_insecure,
+        )?;
+        let log_format = match cli.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" | "" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    setting: "LOG_FORMAT (--log-format)",
+                    reason: format!("{other:?} is not text or json"),
+                })
+            }
+        };
+        let ca_bundle = non_empty(cli.ca_file).map(read_ca_bundle).transpose()?;
+        let mode = if cli.once {
+            Mode::Once
+        } else if cli.dry_run {
+            Mode::DryRun
+        } else if cli.check {
+            Mode::Check
+        } else {
+            Mode::Daemon
         };
 
         Ok(Config {
@@ -293,6 +367,7 @@ impl Config {
                 access_key,
                 secret_key,
                 timeout,
+                insecure,
             },
             aws: AwsSettings {
                 region: non_empty(cli.aws_region),
@@ -304,8 +379,10 @@ impl Config {
             refresh_interval,
             retry,
             log_level: cli.log_level,
+            log_format,
             listen: SocketAddr::new(listen_ip, listen_port),
-            once: cli.once,
+            mode,
+            ca_bundle,
         })
     }
 }
@@ -314,6 +391,33 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+fn parse_flag(setting: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match non_empty(value) {
+        None => Ok(false),
+        Some(value) => parse_go_bool(&value).ok_or_else(|| ConfigError::Invalid {
+            setting,
+            reason: format!("{value:?} is not a boolean (use true or false)"),
+        }),
+    }
+}
+
+/// Reads and checks a PEM bundle, so a bad file stops the start, not the
+/// first refresh.
+fn read_ca_bundle(path: String) -> Result<Vec<u8>, ConfigError> {
+    let setting = "SSL_CERT_FILE (--ca-file)";
+    let pem = std::fs::read(&path).map_err(|err| ConfigError::Invalid {
+        setting,
+        reason: format!("cannot read {path}: {err}"),
+    })?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(pem),
+        _ => Err(ConfigError::Invalid {
+            setting,
+            reason: format!("{path} holds no PEM certificate"),
+        }),
+    }
 }
 
 /// Accepts what Go's `strconv.ParseBool` accepted, as the predecessor did.
@@ -459,6 +563,25 @@ mod tests {
         assert!(config.aws.registry_ids.is_empty());
         assert_eq!(config.listen.port(), 8080);
         assert!(!format!("{config:?}").contains("SECRETVALUE"));
+        assert_eq!(config.mode, Mode::Daemon);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn modes_exclude_each_other() {
+        assert_eq!(
+            Config::from_cli(cli(&["--check"])).unwrap().mode,
+            Mode::Check
+        );
+        assert_eq!(
+            Config::from_cli(cli(&["--dry-run"])).unwrap().mode,
+            Mode::DryRun
+        );
+        let argv = ["x", "--once", "--check"];
+        assert!(Cli::try_parse_from(argv).is_err());
+        assert!(error_of(&["--log-format", "xml"]).contains("LOG_FORMAT"));
+        assert!(error_of(&["--ca-file", "/nonexistent.pem"]).contains("SSL_CERT_FILE"));
+        assert!(error_of(&["--ca-file", "/etc/hostname"]).contains("no PEM certificate"));
     }
 
     #[test]

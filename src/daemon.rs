@@ -1,198 +1,73 @@
-//! The refresh loop: one cycle at start, then one at each refresh point,
-//! with backoff after failures. Runtime failures (AWS, Rancher) are logged
-//! and retried, never fatal; only configuration problems end the process.
+//! The process's modes: the refresh loop (default), `--once`, `--dry-run`
+//! and `--check`. The loop runs one cycle at start, then one at each refresh
+//! point, with backoff after failures. Runtime failures (AWS, Rancher) are
+//! logged and retried, never fatal; only configuration problems end the
+//! process (status 2). SIGTERM/SIGINT end it at once with status 0.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tracing::{debug, error, info, warn};
+use tracing::{error, info, warn};
 
-use crate::config::Config;
-use crate::ecr::{self, EcrToken, TokenSource};
-use crate::rancher::{Api, RancherClient, RancherError};
-use crate::reconcile::{self, HostOutcome, Policy};
+use crate::config::{Config, Mode};
+use crate::cycle::{CycleReport, Updater};
+use crate::metrics::{Metrics, RegistryLabels};
+use crate::reconcile::Problem;
 use crate::schedule::{self, Backoff};
+use crate::status::Status;
 
 /// Exit status for configuration errors (as clap uses for bad flags).
 pub const EXIT_CONFIG: u8 = 2;
 
-/// The result of one cycle.
-#[derive(Debug)]
-pub struct CycleReport {
-    /// Per registry host; empty when the cycle failed before writing.
-    pub hosts: Vec<HostOutcome>,
-    /// Token expiries of this cycle's tokens.
-    pub expiries: Vec<Option<SystemTime>>,
-    /// True when every host is up to date.
-    pub success: bool,
+fn config_error(message: &str) -> ExitCode {
+    error!("{message}");
+    eprintln!("rancher-ecr-credentials: {message}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
-/// Long-lived state of the updater.
-pub struct Updater {
-    ecr: TokenSource,
-    rancher: RancherClient,
-    policy: Policy,
-    /// Discovered once and reused; dropped after a Rancher failure so the
-    /// next attempt rediscovers.
-    api: Option<Api>,
-}
-
-impl Updater {
-    /// Builds the clients. No network call happens here.
-    pub async fn new(config: &Config) -> Result<Updater, String> {
-        let region = ecr::resolve_region(config.aws.region.as_deref())
-            .await
-            .ok_or_else(|| {
-                "no AWS region: set AWS_REGION (or --aws-region, AWS_DEFAULT_REGION, or a \
-                 region in the AWS_PROFILE's shared config)"
-                    .to_string()
-            })?;
-        let ecr = TokenSource::new(&config.aws, region).await;
-        let rancher = RancherClient::new(&config.rancher).map_err(|e| e.to_string())?;
-        let policy = Policy {
-            auto_create: config.auto_create,
-            proxy_host: config.proxy_host.clone(),
-        };
-        Ok(Updater {
-            ecr,
-            rancher,
-            policy,
-            api: None,
-        })
-    }
-
-    /// One refresh: fetch tokens and list Rancher registries (concurrently),
-    /// then write each token where it belongs.
-    pub async fn cycle(&mut self) -> CycleReport {
-        let failed = |expiries| CycleReport {
-            hosts: Vec::new(),
-            expiries,
-            success: false,
-        };
-        let (tokens, listing) = tokio::join!(
-            self.ecr.fetch(),
-            list_registries(&self.rancher, &mut self.api)
-        );
-        let tokens = match tokens {
-            Ok(tokens) => tokens,
-            Err(err) => {
-                error!(cause = %err_label(&err), "cannot get an ECR token: {err}");
-                return failed(Vec::new());
-            }
-        };
-        let expiries = tokens.iter().map(|t| t.expires_at).collect();
-        let (api, registries) = match listing {
-            Ok(listing) => listing,
-            Err(err) => {
-                error!(cause = err.label(), "cannot list Rancher registries: {err}");
-                self.api = None;
-                return failed(expiries);
-            }
-        };
-        let mut hosts = Vec::with_capacity(tokens.len());
-        for token in &tokens {
-            let outcome =
-                reconcile::reconcile(&self.rancher, &api, &self.policy, token, &registries).await;
-            log_outcome(&outcome, token, api.account_id.as_deref());
-            if outcome
-                .problems
-                .iter()
-                .any(|p| matches!(p, reconcile::Problem::Rancher { .. }))
-            {
-                self.api = None;
-            }
-            hosts.push(outcome);
-        }
-        let success = hosts.iter().all(HostOutcome::is_up_to_date);
-        CycleReport {
-            hosts,
-            expiries,
-            success,
-        }
-    }
-}
-
-/// Lists registries, discovering the API first if it is not known yet.
-async fn list_registries(
-    rancher: &RancherClient,
-    known_api: &mut Option<Api>,
-) -> Result<(Api, Vec<crate::rancher::Registry>), RancherError> {
-    let api = match known_api.take() {
-        Some(api) => api,
-        None => {
-            let api = rancher.discover().await?;
-            debug!(?api, "discovered the Rancher API");
-            api
-        }
-    };
-    let registries = rancher.list_registries(&api).await?;
-    *known_api = Some(api.clone());
-    Ok((api, registries))
-}
-
-fn err_label(err: &ecr::EcrError) -> &'static str {
-    match err {
-        ecr::EcrError::Api { kind, .. } => kind.label(),
-        _ => "aws_bad_token",
-    }
-}
-
-/// One line per registry: host, environment, action, ids; problems say what
-/// to do. Error text never carries the token: it is scrubbed if a server
-/// were to echo it.
-fn log_outcome(outcome: &HostOutcome, token: &EcrToken, environment: Option<&str>) {
-    let environment = environment.unwrap_or("-");
-    for change in &outcome.changes {
-        let (registry, credential) = change.ids();
-        info!(
-            host = %outcome.host,
-            environment,
-            action = change.action(),
-            registry,
-            credential,
-            "registry credential {}",
-            change.action()
-        );
-    }
-    for problem in &outcome.problems {
-        let text = problem.to_string().replace(token.password.expose(), "***");
-        match problem {
-            reconcile::Problem::Rancher { .. } => {
-                error!(host = %outcome.host, environment, action = "failed", cause = problem.label(), "{text}")
-            }
-            _ => {
-                warn!(host = %outcome.host, environment, action = "skipped", cause = problem.label(), "{text}")
-            }
-        }
-    }
-}
-
-/// Runs the updater until SIGTERM/SIGINT (or one cycle with `--once`).
+/// Runs the process in the configured mode.
 pub async fn run(config: Config) -> ExitCode {
-    let once = config.once;
-    let listen = config.listen;
-    let interval = config.refresh_interval;
-    let retry = config.retry;
-    let mut updater = match Updater::new(&config).await {
+    let metrics = Arc::new(Metrics::new());
+    let mut updater = match Updater::new(&config, metrics.clone()).await {
         Ok(updater) => updater,
-        Err(message) => {
-            error!("{message}");
-            eprintln!("rancher-ecr-credentials: {message}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
+        Err(message) => return config_error(&message),
     };
-    if once {
-        let report = updater.cycle().await;
-        return if report.success {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        };
+    if config.rancher.insecure {
+        warn!(
+            "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so the Rancher \
+             secret key and the ECR passwords can be intercepted. Use SSL_CERT_FILE instead."
+        );
     }
+    match config.mode {
+        Mode::Check => crate::check::run(&mut updater).await,
+        Mode::DryRun => {
+            let report = updater.cycle().await;
+            crate::check::print_plan(&report);
+            exit_code(report.failure.is_none())
+        }
+        Mode::Once => {
+            let report = updater.cycle().await;
+            log_report(&report, None);
+            exit_code(report.success())
+        }
+        Mode::Daemon => daemon(config, updater, metrics).await,
+    }
+}
 
-    match crate::health::bind(listen).await {
+fn exit_code(success: bool) -> ExitCode {
+    if success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> ExitCode {
+    let status = Arc::new(Status::new(config.retry.max_delay));
+    match crate::health::bind(config.listen, status.clone(), metrics.clone()).await {
         Ok((bound, serve)) => {
-            info!(address = %bound, "health endpoint listening (GET /ping)");
+            info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
             tokio::spawn(async move {
                 if let Err(err) = serve.await {
                     error!("health endpoint stopped: {err}");
@@ -200,40 +75,57 @@ pub async fn run(config: Config) -> ExitCode {
             });
         }
         Err(err) => {
-            let message = format!(
-                "cannot listen on {listen}: {err}; set LISTEN_PORT (--listen-port) to a free port"
-            );
-            error!("{message}");
-            eprintln!("rancher-ecr-credentials: {message}");
-            return ExitCode::from(EXIT_CONFIG);
+            return config_error(&format!(
+                "cannot listen on {}: {err}; set LISTEN_PORT (--listen-port) to a free port",
+                config.listen
+            ))
         }
     }
 
-    let mut backoff = Backoff::new(retry);
+    let mut backoff = Backoff::new(config.retry);
     let mut warned_about_expiry = false;
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        metrics.cycle_started();
+        // An in-flight request is dropped on shutdown: Rancher applies a
+        // PUT whole or not at all, and the next start rewrites it anyway.
         let report = tokio::select! {
             report = updater.cycle() => report,
             () = &mut shutdown => return ExitCode::SUCCESS,
         };
-        let delay = if report.success {
+        let now = SystemTime::now();
+        let delay = if report.success() {
             backoff.reset();
-            let next = schedule::next_refresh(SystemTime::now(), report.expiries, interval);
+            let expiries = report.hosts.iter().map(|h| h.expires_at);
+            let next = schedule::next_refresh(now, expiries, config.refresh_interval);
             if next.expiry_unusable && !warned_about_expiry {
                 warned_about_expiry = true;
                 warn!(
                     "ECR gave a token without a usable expiry (missing or in the past); \
                      refreshing every {}",
-                    humantime::format_duration(interval)
+                    humantime::format_duration(config.refresh_interval)
                 );
             }
             next.delay
         } else {
             backoff.next_delay()
         };
-        log_next(delay, report.success, backoff.failures());
+        // Whole milliseconds keep the logged durations readable.
+        let delay = Duration::from_millis(delay.as_millis() as u64);
+        let next_refresh = now + delay;
+        status.record(&report, now, next_refresh);
+        record_metrics(&metrics, &report, now);
+        log_report(&report, Some(next_refresh));
+        if report.success() {
+            info!("next refresh in {}", humantime::format_duration(delay));
+        } else {
+            warn!(
+                attempt = backoff.failures(),
+                "retrying in {}",
+                humantime::format_duration(delay)
+            );
+        }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = &mut shutdown => return ExitCode::SUCCESS,
@@ -241,13 +133,73 @@ pub async fn run(config: Config) -> ExitCode {
     }
 }
 
-fn log_next(delay: Duration, success: bool, failures: u32) {
-    let delay = Duration::from_millis(delay.as_millis() as u64);
-    let at = humantime::format_rfc3339_seconds(SystemTime::now() + delay);
-    if success {
-        info!(next_refresh = %at, "next refresh in {}", humantime::format_duration(delay));
-    } else {
-        warn!(next_refresh = %at, attempt = failures, "retrying in {}", humantime::format_duration(delay));
+fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
+    for cause in report.failure_labels() {
+        metrics.failure(cause);
+    }
+    for host in report.hosts.iter().filter(|h| h.is_up_to_date()) {
+        let labels = RegistryLabels {
+            host: host.host.to_string(),
+            environment: report.environment.clone().unwrap_or_default(),
+        };
+        metrics.registry_written(&labels, now, host.expires_at);
+    }
+}
+
+/// One line per registry and cycle: host, environment, action, ids, and
+/// when the next refresh (or retry) is due. Problems say what to do.
+fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
+    let environment = report.environment.as_deref().unwrap_or("-");
+    let next_refresh = next_refresh
+        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
+        .unwrap_or_else(|| "-".to_string());
+    if let Some(failure) = &report.failure {
+        error!(
+            environment,
+            action = "failed",
+            cause = failure.label(),
+            next_refresh,
+            "{failure}"
+        );
+    }
+    for outcome in &report.hosts {
+        let host = outcome.host.as_str();
+        for change in &outcome.changes {
+            let (registry, credential) = change.ids();
+            info!(
+                host,
+                environment,
+                action = change.action(),
+                registry,
+                credential,
+                next_refresh,
+                "registry credential {}",
+                change.action()
+            );
+        }
+        for problem in &outcome.problems {
+            let cause = problem.label();
+            match problem {
+                Problem::Rancher { .. } => {
+                    error!(
+                        host,
+                        environment,
+                        action = "failed",
+                        cause,
+                        next_refresh,
+                        "{problem}"
+                    )
+                }
+                _ => warn!(
+                    host,
+                    environment,
+                    action = "skipped",
+                    cause,
+                    next_refresh,
+                    "{problem}"
+                ),
+            }
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! SDK-standard settings are honoured by the SDK itself. Token facts are in
 //! docs/ecr-facts.md.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::sts::AssumeRoleProvider;
@@ -16,6 +17,7 @@ use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
 use crate::config::AwsSettings;
+use crate::metrics::Metrics;
 use crate::registry_host::RegistryHost;
 use crate::secret::Secret;
 
@@ -37,7 +39,7 @@ pub struct EcrToken {
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum EcrError {
-    #[error("ECR GetAuthorizationToken failed ({kind}): {message}{hint}", hint = kind.hint())]
+    #[error("AWS request failed ({kind}): {message}{hint}", hint = kind.hint())]
     Api { kind: AwsFailure, message: String },
     #[error("ECR returned an unusable authorization token for {endpoint}: {reason}")]
     MalformedToken {
@@ -55,6 +57,16 @@ pub enum AwsFailure {
     Throttled,
     Unreachable,
     Other,
+}
+
+impl EcrError {
+    /// A short cause label, for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            EcrError::Api { kind, .. } => kind.label(),
+            EcrError::MalformedToken { .. } | EcrError::NoAuthorizationData => "aws_bad_token",
+        }
+    }
 }
 
 impl AwsFailure {
@@ -103,19 +115,52 @@ pub async fn resolve_region(explicit: Option<&str>) -> Option<Region> {
 /// Fetches ECR tokens for the configured registries.
 #[derive(Debug, Clone)]
 pub struct TokenSource {
+    sdk_config: aws_config::SdkConfig,
     client: aws_sdk_ecr::Client,
     registry_ids: Vec<String>,
+    metrics: Arc<Metrics>,
+}
+
+/// An HTTPS client like the SDK's default (rustls with aws-lc, proxies
+/// from HTTPS_PROXY/NO_PROXY) that also trusts the given PEM bundle.
+fn http_client_with_ca(pem: &[u8]) -> aws_sdk_ecr::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
+    let trust = TrustStore::default().with_pem_certificate(pem.to_vec());
+    // The bundle was checked when the configuration was read.
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .unwrap_or_default();
+    Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut connector = ConnectorBuilder::default()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 impl TokenSource {
     /// Builds the SDK client. No network call happens here: credentials are
     /// resolved (and a role assumed) on the first request, and refreshed by
-    /// the SDK when they expire.
-    pub async fn new(settings: &AwsSettings, region: Region) -> TokenSource {
-        let base = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
-            .load()
-            .await;
+    /// the SDK when they expire. `ca_bundle` (PEM) is trusted in addition to
+    /// the system roots.
+    pub async fn new(
+        settings: &AwsSettings,
+        region: Region,
+        ca_bundle: Option<&[u8]>,
+        metrics: Arc<Metrics>,
+    ) -> TokenSource {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+        if let Some(pem) = ca_bundle {
+            loader = loader.http_client(http_client_with_ca(pem));
+        }
+        let base = loader.load().await;
         let sdk_config = match &settings.role {
             None => base,
             Some(role) => {
@@ -135,8 +180,23 @@ impl TokenSource {
         };
         TokenSource {
             client: aws_sdk_ecr::Client::new(&sdk_config),
+            sdk_config,
             registry_ids: settings.registry_ids.clone(),
+            metrics,
         }
+    }
+
+    /// The ARN the token requests run as (STS GetCallerIdentity), for `--check`.
+    pub async fn caller_identity(&self) -> Result<String, EcrError> {
+        let started = Instant::now();
+        let result = aws_sdk_sts::Client::new(&self.sdk_config)
+            .get_caller_identity()
+            .send()
+            .await;
+        self.metrics
+            .aws_request("GetCallerIdentity", started.elapsed());
+        let identity = result.map_err(classify)?;
+        Ok(identity.arn().unwrap_or("(unknown)").to_string())
     }
 
     /// One token per registry: the caller's default registry when no ids are
@@ -157,7 +217,11 @@ impl TokenSource {
             // proxyEndpoint (host) per registry id, which AWS_ECR_REGISTRY_IDS needs.
             #[allow(deprecated)]
             let request = self.client.get_authorization_token().set_registry_ids(ids);
-            let output = request.send().await.map_err(classify)?;
+            let started = Instant::now();
+            let result = request.send().await;
+            self.metrics
+                .aws_request("GetAuthorizationToken", started.elapsed());
+            let output = result.map_err(classify)?;
             for data in output.authorization_data() {
                 tokens.push(decode_token(
                     data.authorization_token(),

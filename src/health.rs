@@ -1,22 +1,70 @@
-//! The health listener: `GET /ping` answers `pong!` while the process runs,
-//! as the predecessor's did, so existing health checks keep working.
+//! The HTTP listener beside the refresh loop:
+//! - `GET /ping`: `pong!` while the process runs (the predecessor's check;
+//!   use it for liveness, so a bad key never restart-loops the container);
+//! - `GET /healthz`: 200 only while every managed registry's credential is
+//!   fresh, else 503; a JSON body per registry either way (see [`Status`]);
+//! - `GET /metrics`: Prometheus/OpenMetrics text.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
 
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
+
+use crate::metrics::Metrics;
+use crate::status::Status;
+
+#[derive(Clone)]
+struct Shared {
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
+}
 
 /// Binds the listener (so a busy port is reported at start) and returns the
 /// bound address with the future that serves it.
 pub async fn bind(
     address: SocketAddr,
+    status: Arc<Status>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>>,
 )> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
-    let app = Router::new().route("/ping", get(|| async { "pong!" }));
+    let app = Router::new()
+        .route("/ping", get(|| async { "pong!" }))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(Shared { status, metrics });
     Ok((bound, async move { axum::serve(listener, app).await }))
+}
+
+async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
+    let (healthy, body) = shared.status.health(SystemTime::now());
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}
+
+async fn metrics_text(State(shared): State<Shared>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.encode(),
+    )
 }

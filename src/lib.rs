@@ -3,17 +3,25 @@
 //!
 //! Data flow, one module per step: [`config`] (flags and the predecessor's
 //! environment variables) -> [`ecr`] (the token source) -> [`rancher`] (the
-//! API client) -> [`reconcile`] (decide and write) -> [`daemon`] (the loop,
-//! timed by [`schedule`]); [`health`] and [`telemetry`] beside it.
+//! API client) -> [`reconcile`] (decide and write), run by [`cycle`] ->
+//! [`daemon`] (the loop, timed by [`schedule`]). Beside it: [`status`] and
+//! [`metrics`], served by [`health`]; [`check`] for the read-only modes;
+//! [`telemetry`] for logs.
 
+/// `--check` and `--dry-run` output.
+pub mod check;
 /// Flags, environment variables and their validation.
 pub mod config;
-/// The refresh loop and the `--once` mode.
+/// One refresh cycle and the state kept between cycles.
+pub mod cycle;
+/// The process modes and the refresh loop.
 pub mod daemon;
 /// ECR authorization tokens through the AWS SDK.
 pub mod ecr;
-/// The HTTP health listener (`/ping`).
+/// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
+/// Prometheus metrics.
+pub mod metrics;
 /// The Rancher 1.6 API client.
 pub mod rancher;
 /// Which credentials a token goes into, and writing it there.
@@ -24,5 +32,7 @@ pub mod registry_host;
 pub mod schedule;
 /// A string type that never prints its value.
 pub mod secret;
+/// Freshness of each managed registry, for `/healthz`.
+pub mod status;
 /// Log setup.
 pub mod telemetry;

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return config_error(err),
     };
-    if let Err(err) = telemetry::init(&config.log_level) {
+    if let Err(err) = telemetry::init(&config.log_level, config.log_format) {
         return config_error(err);
     }
     // One thread is plenty for a daemon that sleeps for hours, and keeps

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::RancherSettings;
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 
 /// Large pages keep a cycle to one list request for all but huge
@@ -198,10 +199,16 @@ pub struct RancherClient {
     base: Url,
     access_key: String,
     secret_key: Secret,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl RancherClient {
-    pub fn new(settings: &RancherSettings) -> Result<RancherClient, RancherError> {
+    /// `ca_bundle` (PEM) is trusted in addition to the system roots.
+    pub fn new(
+        settings: &RancherSettings,
+        ca_bundle: Option<&[u8]>,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<RancherClient, RancherError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         // Not a browser: no CSRF check and no HTML responses (§1, §8).
@@ -215,21 +222,27 @@ impl RancherClient {
         // Without it, a server with access control off runs an unknown key
         // as admin across all environments (§1).
         headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
-        let http = reqwest::Client::builder()
+        let client_error = |err: reqwest::Error| RancherError::NotRancher {
+            url: settings.url.to_string(),
+            reason: format!("cannot build an HTTP client: {err}"),
+        };
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|err| RancherError::NotRancher {
-                url: settings.url.to_string(),
-                reason: format!("cannot build an HTTP client: {err}"),
-            })?;
+            .tls_danger_accept_invalid_certs(settings.insecure);
+        if let Some(pem) = ca_bundle {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(client_error)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
         Ok(RancherClient {
-            http,
+            http: builder.build().map_err(client_error)?,
             base: settings.url.clone(),
             access_key: settings.access_key.clone(),
             secret_key: settings.secret_key.clone(),
+            metrics,
         })
     }
 
@@ -547,7 +560,9 @@ impl RancherClient {
                 url: url.to_string(),
                 detail: describe_transport_error(&err),
             })?;
-        tracing::debug!(%method, %url, status = status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "rancher request");
+        let took = started.elapsed();
+        self.metrics.rancher_request(method.as_str(), took);
+        tracing::debug!(%method, %url, status = status.as_u16(), elapsed_ms = took.as_millis() as u64, "rancher request");
         if status.is_success() {
             return Ok((headers, bytes.to_vec()));
         }

@@ -24,7 +24,12 @@ pub struct Policy {
     pub auto_create: bool,
     /// `ECR_PROXY_HOST`: the host to look for in Rancher instead of ECR's.
     pub proxy_host: Option<RegistryHost>,
+    /// Decide and report, but write nothing (`--dry-run`).
+    pub dry_run: bool,
 }
+
+/// The id reported for an object a dry run would create.
+pub const NEW_ID: &str = "(new)";
 
 /// What was done to one registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +130,8 @@ impl fmt::Display for Problem {
 #[derive(Debug)]
 pub struct HostOutcome {
     pub host: RegistryHost,
+    /// The expiry of the token that was (or was to be) written.
+    pub expires_at: Option<std::time::SystemTime>,
     pub changes: Vec<Change>,
     pub problems: Vec<Problem>,
 }
@@ -197,6 +204,7 @@ pub async fn reconcile(
         .unwrap_or_else(|| token.host.clone());
     let mut outcome = HostOutcome {
         host: host.clone(),
+        expires_at: token.expires_at,
         changes: Vec::new(),
         problems: Vec::new(),
     };
@@ -208,7 +216,7 @@ pub async fn reconcile(
                 registry_ids: dormant.iter().map(|r| r.id.clone()).collect(),
             });
         } else if policy.auto_create {
-            match create_registry(rancher, api, token, &host).await {
+            match create_registry(rancher, api, policy, token, &host).await {
                 Ok(change) => outcome.changes.push(change),
                 Err(problem) => outcome.problems.push(problem),
             }
@@ -219,7 +227,7 @@ pub async fn reconcile(
     }
     for registry in live {
         if let Err(error) =
-            write_registry(rancher, api, token, registry, &mut outcome.changes).await
+            write_registry(rancher, api, policy, token, registry, &mut outcome.changes).await
         {
             outcome.problems.push(Problem::Rancher {
                 registry_id: Some(registry.id.clone()),
@@ -234,6 +242,7 @@ pub async fn reconcile(
 async fn write_registry(
     rancher: &RancherClient,
     api: &Api,
+    policy: &Policy,
     token: &EcrToken,
     registry: &Registry,
     changes: &mut Vec<Change>,
@@ -241,17 +250,29 @@ async fn write_registry(
     let credentials = rancher.list_credentials(api, &registry.id).await?;
     let targets = credentials_to_update(&credentials);
     if targets.is_empty() {
-        let credential = rancher
-            .create_credential(api, &registry.id, &token.username, &token.password)
-            .await?;
+        let credential_id = if policy.dry_run {
+            NEW_ID.to_string()
+        } else {
+            rancher
+                .create_credential(api, &registry.id, &token.username, &token.password)
+                .await?
+                .id
+        };
         changes.push(Change::CreatedCredential {
             registry_id: registry.id.clone(),
-            credential_id: credential.id,
+            credential_id,
         });
         return Ok(());
     }
     let mut first_error = None;
     for credential in targets {
+        if policy.dry_run {
+            changes.push(Change::Updated {
+                registry_id: registry.id.clone(),
+                credential_id: credential.id.clone(),
+            });
+            continue;
+        }
         match rancher
             .update_credential(api, credential, &token.username, &token.password)
             .await
@@ -274,6 +295,7 @@ async fn write_registry(
 async fn create_registry(
     rancher: &RancherClient,
     api: &Api,
+    policy: &Policy,
     token: &EcrToken,
     host: &RegistryHost,
 ) -> Result<Change, Problem> {
@@ -281,6 +303,12 @@ async fn create_registry(
         registry_id: registry_id.map(str::to_string),
         error,
     };
+    if policy.dry_run {
+        return Ok(Change::CreatedRegistry {
+            registry_id: NEW_ID.to_string(),
+            credential_id: NEW_ID.to_string(),
+        });
+    }
     let registry = match rancher.create_registry(api, host.as_str()).await {
         Ok(registry) => registry,
         Err(error) if error.code() == Some("ServerAddressUsed") => {
@@ -293,7 +321,7 @@ async fn create_registry(
                 return Err(rancher_problem(None, error));
             };
             let mut changes = Vec::new();
-            write_registry(rancher, api, token, existing, &mut changes)
+            write_registry(rancher, api, policy, token, existing, &mut changes)
                 .await
                 .map_err(|e| rancher_problem(Some(&existing.id), e))?;
             return changes.into_iter().next().ok_or(Problem::Rancher {

@@ -14,7 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, LogFormat};
 
 const SETTING: &str = "LOG_LEVEL (--log-level)";
 
@@ -50,7 +50,7 @@ pub fn directives(level: &str) -> Result<String, ConfigError> {
 }
 
 /// Installs the global subscriber. Call once, early.
-pub fn init(level: &str) -> Result<(), ConfigError> {
+pub fn init(level: &str, format: LogFormat) -> Result<(), ConfigError> {
     let filter = EnvFilter::builder()
         .parse(directives(level)?)
         .map_err(|err| ConfigError::Invalid {
@@ -62,9 +62,12 @@ pub fn init(level: &str) -> Result<(), ConfigError> {
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(true)
-        .with_filter(filter.and(never_sdk_dumps));
+        .with_ansi(std::io::stderr().is_terminal());
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().flatten_event(true).boxed(),
+    };
+    let layer = layer.with_filter(filter.and(never_sdk_dumps));
     // A second init (only possible in tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     Ok(())

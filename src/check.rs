@@ -1,0 +1,148 @@
+//! `--check` and `--dry-run`: the read-only modes a new user runs first.
+//! They print to stdout, for a person; logs still go to stderr.
+
+use std::process::ExitCode;
+
+use crate::cycle::{CycleReport, Updater};
+use crate::reconcile::{self, Change, NEW_ID};
+
+/// `--check`: configuration, AWS identity, ECR token, Rancher access and
+/// registry matching, each reported; non-zero exit if any is off.
+pub async fn run(updater: &mut Updater) -> ExitCode {
+    let mut healthy = true;
+    let mut report = |ok: bool, what: &str, detail: String| {
+        healthy &= ok;
+        let verdict = if ok { "ok  " } else { "FAIL" };
+        println!("{verdict} {what}: {detail}");
+    };
+    report(true, "configuration", "valid".into());
+
+    match updater.token_source().caller_identity().await {
+        Ok(arn) => report(true, "AWS identity", arn),
+        Err(err) => report(false, "AWS identity", err.to_string()),
+    }
+    let tokens = match updater.token_source().fetch().await {
+        Ok(tokens) => {
+            for token in &tokens {
+                let expiry = token
+                    .expires_at
+                    .map(|at| humantime::format_rfc3339_seconds(at).to_string())
+                    .unwrap_or_else(|| "unknown".into());
+                report(
+                    true,
+                    "ECR token",
+                    format!("{} (expires {expiry})", token.host),
+                );
+            }
+            tokens
+        }
+        Err(err) => {
+            report(false, "ECR token", err.to_string());
+            Vec::new()
+        }
+    };
+    let rancher = updater.rancher();
+    let api = match rancher.discover().await {
+        Ok(api) => {
+            let environment = api.account_id.as_deref().unwrap_or("unknown");
+            report(
+                true,
+                "Rancher API",
+                format!("reachable, environment {environment}"),
+            );
+            api
+        }
+        Err(err) => {
+            report(false, "Rancher API", err.to_string());
+            return exit(false);
+        }
+    };
+    let registries = match rancher.list_registries(&api).await {
+        Ok(registries) => registries,
+        Err(err) => {
+            report(false, "Rancher registries", err.to_string());
+            return exit(false);
+        }
+    };
+    let policy = updater.policy();
+    for token in &tokens {
+        let host = policy
+            .proxy_host
+            .clone()
+            .unwrap_or_else(|| token.host.clone());
+        let (live, dormant) = reconcile::matching_registries(&host, &registries);
+        let ids = |list: &[&crate::rancher::Registry]| {
+            list.iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !live.is_empty() {
+            report(true, "registry", format!("{host} matches {}", ids(&live)));
+        } else if !dormant.is_empty() {
+            report(
+                false,
+                "registry",
+                format!(
+                    "{host}: only deactivated registries ({}) match: activate one",
+                    ids(&dormant)
+                ),
+            );
+        } else if policy.auto_create {
+            report(
+                true,
+                "registry",
+                format!("{host}: none yet; AUTO_CREATE will create it"),
+            );
+        } else {
+            report(
+                false,
+                "registry",
+                format!(
+                    "no registry has the address {host}: add it in Rancher (Infrastructure > \
+                     Registries) or set AUTO_CREATE=true"
+                ),
+            );
+        }
+    }
+    exit(healthy)
+}
+
+fn exit(healthy: bool) -> ExitCode {
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `--dry-run`: what a cycle would write.
+pub fn print_plan(report: &CycleReport) {
+    if let Some(failure) = &report.failure {
+        println!("cannot plan: {failure}");
+        return;
+    }
+    for outcome in &report.hosts {
+        for change in &outcome.changes {
+            let line = match change {
+                Change::Updated {
+                    registry_id,
+                    credential_id,
+                } => format!("update credential {credential_id} of registry {registry_id}"),
+                Change::CreatedCredential { registry_id, .. } => {
+                    format!("create a credential in registry {registry_id}")
+                }
+                Change::CreatedRegistry { .. } => {
+                    format!(
+                        "create registry {} ({NEW_ID}) and its credential",
+                        outcome.host
+                    )
+                }
+            };
+            println!("would {line} for {}", outcome.host);
+        }
+        for problem in &outcome.problems {
+            println!("nothing to do for {}: {problem}", outcome.host);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! One refresh cycle: fetch the ECR tokens and list Rancher's registries
+//! (concurrently), then reconcile each token. The [`Updater`] keeps the
+//! clients and the discovered API between cycles, so a steady-state cycle
+//! costs Rancher one registry list, one credential list and one PUT per
+//! registry.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::ecr::{self, EcrError, TokenSource};
+use crate::metrics::Metrics;
+use crate::rancher::{Api, RancherClient, RancherError, Registry};
+use crate::reconcile::{self, HostOutcome, Policy, Problem};
+
+/// A failure that stopped the cycle before any token was written.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleFailure {
+    #[error("cannot get an ECR token: {0}")]
+    Ecr(#[from] EcrError),
+    #[error("cannot list Rancher registries: {0}")]
+    Rancher(#[from] RancherError),
+}
+
+impl CycleFailure {
+    pub fn label(&self) -> &'static str {
+        match self {
+            CycleFailure::Ecr(err) => err.label(),
+            CycleFailure::Rancher(err) => err.label(),
+        }
+    }
+}
+
+/// What one cycle did.
+#[derive(Debug)]
+pub struct CycleReport {
+    /// The Rancher environment (account id) written to, when known.
+    pub environment: Option<String>,
+    /// One entry per ECR token (registry host).
+    pub hosts: Vec<HostOutcome>,
+    pub failure: Option<CycleFailure>,
+}
+
+impl CycleReport {
+    /// True when every registry host now holds its new token.
+    pub fn success(&self) -> bool {
+        self.failure.is_none()
+            && !self.hosts.is_empty()
+            && self.hosts.iter().all(HostOutcome::is_up_to_date)
+    }
+
+    /// Failure causes, one per problem, for metrics.
+    pub fn failure_labels(&self) -> Vec<&'static str> {
+        let mut labels: Vec<&'static str> = self.failure.iter().map(|f| f.label()).collect();
+        for host in &self.hosts {
+            labels.extend(host.problems.iter().map(Problem::label));
+        }
+        labels
+    }
+}
+
+/// Long-lived state of the updater.
+pub struct Updater {
+    ecr: TokenSource,
+    rancher: RancherClient,
+    policy: Policy,
+    /// Discovered once and reused; forgotten after a Rancher failure so the
+    /// next attempt rediscovers.
+    api: Option<Api>,
+}
+
+impl Updater {
+    /// Builds the clients. No network call happens here.
+    pub async fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Updater, String> {
+        let region = ecr::resolve_region(config.aws.region.as_deref())
+            .await
+            .ok_or_else(|| {
+                "AWS_REGION (--aws-region) is not set, and neither AWS_DEFAULT_REGION nor the \
+                 shared config profile names a region: set AWS_REGION, e.g. AWS_REGION=us-east-1"
+                    .to_string()
+            })?;
+        let ca_bundle = config.ca_bundle.as_deref();
+        let ecr = TokenSource::new(&config.aws, region, ca_bundle, metrics.clone()).await;
+        let rancher =
+            RancherClient::new(&config.rancher, ca_bundle, metrics).map_err(|e| e.to_string())?;
+        Ok(Updater {
+            ecr,
+            rancher,
+            policy: Policy {
+                auto_create: config.auto_create,
+                proxy_host: config.proxy_host.clone(),
+                dry_run: config.mode == crate::config::Mode::DryRun,
+            },
+            api: None,
+        })
+    }
+
+    pub fn token_source(&self) -> &TokenSource {
+        &self.ecr
+    }
+
+    pub fn rancher(&self) -> &RancherClient {
+        &self.rancher
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// One refresh. Never fails as a whole: the report says what happened.
+    pub async fn cycle(&mut self) -> CycleReport {
+        let (tokens, listing) = tokio::join!(
+            self.ecr.fetch(),
+            list_registries(&self.rancher, &mut self.api)
+        );
+        let environment = self.api.as_ref().and_then(|api| api.account_id.clone());
+        let mut report = CycleReport {
+            environment,
+            hosts: Vec::new(),
+            failure: None,
+        };
+        let tokens = match tokens {
+            Ok(tokens) => tokens,
+            Err(err) => {
+                report.failure = Some(err.into());
+                return report;
+            }
+        };
+        let (api, registries) = match listing {
+            Ok(listing) => listing,
+            Err(err) => {
+                report.failure = Some(err.into());
+                return report;
+            }
+        };
+        for token in &tokens {
+            let outcome =
+                reconcile::reconcile(&self.rancher, &api, &self.policy, token, &registries).await;
+            if outcome
+                .problems
+                .iter()
+                .any(|p| matches!(p, Problem::Rancher { .. }))
+            {
+                self.api = None;
+            }
+            report.hosts.push(outcome);
+        }
+        report
+    }
+}
+
+/// Lists registries, discovering the API first if it is not known yet.
+async fn list_registries(
+    rancher: &RancherClient,
+    known_api: &mut Option<Api>,
+) -> Result<(Api, Vec<Registry>), RancherError> {
+    let api = match known_api.take() {
+        Some(api) => api,
+        None => {
+            let api = rancher.discover().await?;
+            tracing::debug!(?api, "discovered the Rancher API");
+            api
+        }
+    };
+    // Forgotten on failure, so the next attempt rediscovers.
+    let registries = rancher.list_registries(&api).await;
+    *known_api = registries.is_ok().then(|| api.clone());
+    Ok((api, registries?))
+}

@@ -1,0 +1,126 @@
+//! What is known about each managed registry: when its credential was last
+//! written, when its token expires, when the next refresh is due, and the
+//! last error. `/healthz` is computed from it.
+//!
+//! Healthy means fresh: every registry host ECR gave a token for was written
+//! successfully and is not past its refresh deadline (the planned refresh
+//! plus the longest retry delay). A failing refresh therefore turns the
+//! check red once the credential is overdue, not at the first hiccup, and a
+//! daemon that never wrote anything (bad key, AccessDenied, no matching
+//! registry) is never healthy. Errors are shown either way.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+
+use crate::cycle::CycleReport;
+
+#[derive(Debug, Clone, Default)]
+struct RegistryStatus {
+    environment: Option<String>,
+    last_success: Option<SystemTime>,
+    token_expiry: Option<SystemTime>,
+    refresh_deadline: Option<SystemTime>,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cycles: u64,
+    /// A failure that hit the whole last cycle (ECR or the registry list).
+    cycle_error: Option<String>,
+    registries: BTreeMap<String, RegistryStatus>,
+}
+
+/// Shared between the refresh loop (writer) and the health endpoint.
+#[derive(Debug)]
+pub struct Status {
+    state: Mutex<State>,
+    grace: Duration,
+}
+
+impl Status {
+    /// `grace`: how long past a planned refresh a credential still counts
+    /// as fresh (the retry backoff's ceiling).
+    pub fn new(grace: Duration) -> Status {
+        Status {
+            state: Mutex::new(State::default()),
+            grace,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a cycle; `next_refresh` is when the next one is planned.
+    pub fn record(&self, report: &CycleReport, now: SystemTime, next_refresh: SystemTime) {
+        let mut state = self.state();
+        state.cycles += 1;
+        state.cycle_error = report.failure.as_ref().map(|f| f.to_string());
+        if let Some(error) = &state.cycle_error {
+            let error = error.clone();
+            for registry in state.registries.values_mut() {
+                registry.last_error = Some(error.clone());
+            }
+        }
+        for host in &report.hosts {
+            let entry = state.registries.entry(host.host.to_string()).or_default();
+            entry.environment = report.environment.clone();
+            if host.is_up_to_date() {
+                entry.last_success = Some(now);
+                entry.token_expiry = host.expires_at;
+                entry.refresh_deadline = Some(next_refresh + self.grace);
+                entry.last_error = None;
+            } else {
+                let problems: Vec<String> = host.problems.iter().map(|p| p.to_string()).collect();
+                entry.last_error = Some(problems.join("; "));
+            }
+        }
+    }
+
+    /// Whether every managed registry is fresh, and the JSON that says so.
+    pub fn health(&self, now: SystemTime) -> (bool, Value) {
+        let state = self.state();
+        let fresh = |r: &RegistryStatus| {
+            r.last_success.is_some() && r.refresh_deadline.is_some_and(|deadline| now <= deadline)
+        };
+        let healthy = state.cycles > 0
+            && !state.registries.is_empty()
+            && state.registries.values().all(fresh);
+        let status = if state.cycles == 0 {
+            "starting"
+        } else if healthy {
+            "ok"
+        } else {
+            "unhealthy"
+        };
+        let registries: Vec<Value> = state
+            .registries
+            .iter()
+            .map(|(host, r)| {
+                json!({
+                    "host": host,
+                    "environment": r.environment,
+                    "fresh": fresh(r),
+                    "lastSuccess": r.last_success.map(timestamp),
+                    "tokenExpiry": r.token_expiry.map(timestamp),
+                    "refreshDeadline": r.refresh_deadline.map(timestamp),
+                    "lastError": r.last_error,
+                })
+            })
+            .collect();
+        let body = json!({
+            "status": status,
+            "error": state.cycle_error,
+            "registries": registries,
+        });
+        (healthy, body)
+    }
+}
+
+fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
