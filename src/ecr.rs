@@ -272,10 +272,16 @@ where
         },
         _ => AwsFailure::Other,
     };
-    EcrError::Api {
-        kind,
-        message: DisplayErrorContext(&err).to_string(),
-    }
+    // A service error's code and message say it all; the full context
+    // (with the raw response) is for transport failures.
+    let message = match (&err, err.code()) {
+        (SdkError::ServiceError(_), Some(code)) => match err.message() {
+            Some(text) => format!("{code}: {text}"),
+            None => code.to_string(),
+        },
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    EcrError::Api { kind, message }
 }
 
 /// Decodes one `authorizationData` entry: the token is base64 of

@@ -3,3 +3,4 @@
 pub mod daemon;
 pub mod moto;
 pub mod rancher_sim;
+pub mod tls_front;

@@ -7,6 +7,10 @@
 //!
 //! moto is found at `$MOTO_PYTHON` (a Python with moto installed) or in the
 //! project's `.venv`, which the README's test command creates.
+//!
+//! `Moto::proxy()` is moto's other face, `moto_proxy`: a real HTTP proxy
+//! that intercepts HTTPS to AWS hosts with its own CA and answers from moto,
+//! which proves that AWS calls honour HTTPS_PROXY.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,18 +24,17 @@ pub struct Moto {
     _child: Mutex<(Child, ChildStdin)>,
 }
 
-/// Python that serves moto until its stdin closes.
+/// Python that runs a moto entry point until its stdin closes.
 const LAUNCHER: &str = "\
-import os, sys, threading
+import importlib, os, sys, threading
 def watch():
     sys.stdin.read()
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
-from moto.server import main
-main(['-H', '127.0.0.1', '-p', sys.argv[1]])
+importlib.import_module(sys.argv[1]).main(['-H', '127.0.0.1', '-p', sys.argv[2]])
 ";
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Ok(python) = std::env::var("MOTO_PYTHON") {
         return PathBuf::from(python);
     }
@@ -49,10 +52,29 @@ impl Moto {
     /// The shared moto server of this test binary.
     pub fn shared() -> &'static Moto {
         static MOTO: OnceLock<Moto> = OnceLock::new();
-        MOTO.get_or_init(Moto::start)
+        MOTO.get_or_init(|| Moto::start("moto.server"))
     }
 
-    fn start() -> Moto {
+    /// The shared moto_proxy; `endpoint` is the proxy URL.
+    pub fn proxy() -> &'static Moto {
+        static PROXY: OnceLock<Moto> = OnceLock::new();
+        PROXY.get_or_init(|| Moto::start("moto.proxy"))
+    }
+
+    /// The CA certificate moto_proxy signs its intercepting certificates with.
+    pub fn proxy_ca() -> PathBuf {
+        let output = Command::new(python())
+            .args([
+                "-c",
+                "import moto.moto_proxy, os; print(os.path.dirname(moto.moto_proxy.__file__))",
+            ])
+            .output()
+            .expect("python runs");
+        let dir = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        PathBuf::from(dir).join("ca.crt")
+    }
+
+    fn start(module: &str) -> Moto {
         let python = python();
         assert!(
             python.exists(),
@@ -61,10 +83,11 @@ impl Moto {
             python.display()
         );
         let port = free_port();
-        let log_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moto-{port}.log"));
+        let log_path =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{module}-{port}.log"));
         let log = std::fs::File::create(&log_path).expect("moto log file");
         let mut child = Command::new(&python)
-            .args(["-c", LAUNCHER, &port.to_string()])
+            .args(["-c", LAUNCHER, module, &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(log)
