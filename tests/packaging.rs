@@ -1,0 +1,349 @@
+//! Packaging: the Dockerfile lints clean, the binary it would ship runs
+//! alone in an empty root, the Rancher catalog item renders for both
+//! environment answers, and the README's configuration table matches
+//! `--help`.
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::daemon::{
+    moto_password, ACCOUNT, AWS_ACCESS_KEY, AWS_SECRET_KEY, ECR_HOST, RANCHER_ACCESS_KEY,
+    RANCHER_SECRET_KEY,
+};
+use support::moto::Moto;
+use support::rancher_sim::{KeyKind, RancherSim};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const ITEM: &str = "catalog/infra-templates/rancher-ecr-credentials";
+
+#[test]
+fn dockerfile_passes_hadolint() {
+    let hadolint = repo(".venv/bin/hadolint");
+    assert!(
+        hadolint.exists(),
+        "hadolint missing: run ./scripts/test, which installs it into .venv"
+    );
+    let output = Command::new(hadolint)
+        .arg(repo("Dockerfile"))
+        .output()
+        .expect("hadolint runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dockerfile = read("Dockerfile");
+    assert!(dockerfile.contains("FROM scratch"));
+    assert!(dockerfile.contains("USER 65532:65532"));
+    assert!(dockerfile.contains("EXPOSE 8080"));
+}
+
+/// The catalog's questions, as (variable, default).
+fn questions() -> Vec<(String, Option<String>)> {
+    let compose: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read(&format!("{ITEM}/0/rancher-compose.yml"))).unwrap();
+    compose["catalog"]["questions"]
+        .as_sequence()
+        .expect("questions")
+        .iter()
+        .map(|q| {
+            let variable = q["variable"].as_str().expect("variable").to_string();
+            let default = q["default"].as_str().map(str::to_string);
+            (variable, default)
+        })
+        .collect()
+}
+
+/// Renders docker-compose.yml.tpl as Rancher does: Go's text/template over
+/// `.Values`, then `${variable}` interpolation of the answers.
+fn render(answers: &HashMap<&str, &str>) -> serde_yaml_ng::Value {
+    let mut values: HashMap<String, String> = questions()
+        .into_iter()
+        .map(|(variable, default)| (variable, default.unwrap_or_default()))
+        .collect();
+    for (key, value) in answers {
+        values.insert(key.to_string(), value.to_string());
+    }
+    let context: HashMap<String, gtmpl::Value> = HashMap::from([(
+        "Values".to_string(),
+        gtmpl::Value::Object(
+            values
+                .iter()
+                .map(|(k, v)| (k.clone(), gtmpl::Value::from(v.as_str())))
+                .collect(),
+        ),
+    )]);
+    let template = read(&format!("{ITEM}/0/docker-compose.yml.tpl"));
+    let mut text = gtmpl::template(&template, gtmpl::Value::Object(context)).expect("renders");
+    for (key, value) in &values {
+        text = text.replace(&format!("${{{key}}}"), value);
+    }
+    assert!(!text.contains("${"), "uninterpolated variable in\n{text}");
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
+}
+
+#[test]
+fn catalog_item_renders_for_the_current_environment() {
+    let compose = render(&HashMap::from([("aws_region", "eu-west-1")]));
+    let service = &compose["services"]["ecr-updater"];
+    assert!(service["image"]
+        .as_str()
+        .unwrap()
+        .contains("rancher-ecr-credentials"));
+    let labels = &service["labels"];
+    assert_eq!(labels["io.rancher.container.create_agent"], "true");
+    assert_eq!(labels["io.rancher.container.agent.role"], "environment");
+    let env = &service["environment"];
+    assert_eq!(env["AWS_REGION"], "eu-west-1");
+    assert_eq!(env["AUTO_CREATE"], "false");
+    assert_eq!(env["LISTEN_PORT"], "8080");
+    // The agent labels provide CATTLE_*; empty AWS keys are not set at all
+    // (an empty key would hide the IAM role).
+    for absent in [
+        "CATTLE_URL",
+        "CATTLE_ACCESS_KEY",
+        "CATTLE_SECRET_KEY",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        assert!(env.get(absent).is_none(), "{absent} in {env:?}");
+    }
+}
+
+#[test]
+fn catalog_item_renders_for_another_environment() {
+    let compose = render(&HashMap::from([
+        ("registry_in_which_environment", "other"),
+        (
+            "environment_api_endpoint",
+            "http://rancher:8080/v2-beta/projects/1a7",
+        ),
+        ("environment_api_access_key", "0123456789ABCDEF0123"),
+        ("environment_api_secret_key", "secret"),
+        ("aws_access_key_id", "AKIAEXAMPLE"),
+        ("aws_secret_access_key", "aws-secret"),
+        ("aws_role_arn", "arn:aws:iam::123456789012:role/ecr-pull"),
+    ]));
+    let service = &compose["services"]["ecr-updater"];
+    let env = &service["environment"];
+    assert_eq!(
+        env["CATTLE_URL"],
+        "http://rancher:8080/v2-beta/projects/1a7"
+    );
+    assert_eq!(env["CATTLE_ACCESS_KEY"], "0123456789ABCDEF0123");
+    assert_eq!(env["CATTLE_SECRET_KEY"], "secret");
+    assert_eq!(env["AWS_ACCESS_KEY_ID"], "AKIAEXAMPLE");
+    assert_eq!(
+        env["AWS_ROLE_ARN"],
+        "arn:aws:iam::123456789012:role/ecr-pull"
+    );
+    assert!(service["labels"]
+        .get("io.rancher.container.create_agent")
+        .is_none());
+}
+
+/// Names after `${` (interpolation) and `.Values.` (template logic).
+fn template_variables(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for marker in ["${", ".Values."] {
+        for piece in text.split(marker).skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            found.insert(name);
+        }
+    }
+    found
+}
+
+#[test]
+fn every_question_is_used_and_every_variable_asked() {
+    let asked: BTreeSet<String> = questions().into_iter().map(|(v, _)| v).collect();
+    let used = template_variables(&read(&format!("{ITEM}/0/docker-compose.yml.tpl")));
+    assert_eq!(asked, used);
+
+    // The environment template installs this item with known answers.
+    let project: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&read("catalog/project-templates/cattle-ecr/0/project.yml"))
+            .unwrap();
+    let stacks = project["stacks"].as_sequence().unwrap();
+    for default_stack in [
+        "dns",
+        "metadata",
+        "ipsec",
+        "network-manager",
+        "scheduler",
+        "healthcheck",
+    ] {
+        assert!(
+            stacks.iter().any(|s| s["name"] == default_stack),
+            "{default_stack}"
+        );
+    }
+    let ours = stacks
+        .iter()
+        .find(|s| {
+            s["templateId"]
+                .as_str()
+                .unwrap()
+                .ends_with(":infra*rancher-ecr-credentials")
+        })
+        .expect("the ECR updater stack");
+    for (answer, _) in ours["answers"].as_mapping().unwrap() {
+        assert!(
+            asked.contains(answer.as_str().unwrap()),
+            "{answer:?} is no question"
+        );
+    }
+}
+
+/// Each `--flag`, its env var and default from `--help`, as README rows.
+#[test]
+fn readme_configuration_table_matches_help() {
+    let help = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"))
+        .arg("--help")
+        .env_clear()
+        .output()
+        .expect("--help runs");
+    let help = String::from_utf8_lossy(&help.stdout).replace('\n', " ");
+    let readme = read("README.md");
+    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
+    let mut documented = 0;
+    for option in help.split("  --").skip(1) {
+        let flag = option.split([' ', '\n']).next().unwrap();
+        if matches!(flag, "help" | "version") {
+            continue;
+        }
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("| `--{flag}`")))
+            .unwrap_or_else(|| panic!("README has no row for --{flag}"));
+        if let Some(env) = option.split("[env: ").nth(1) {
+            let env = env.split(['=', ']']).next().unwrap();
+            assert!(
+                row.contains(&format!("`{env}`")),
+                "row of --{flag} lacks {env}: {row}"
+            );
+        }
+        if let Some(default) = option.split("[default: ").nth(1) {
+            let default = default.split(']').next().unwrap();
+            assert!(
+                row.contains(&format!("`{default}`")),
+                "row of --{flag} lacks default {default}: {row}"
+            );
+        }
+        documented += 1;
+    }
+    assert_eq!(
+        documented,
+        rows.len(),
+        "the README documents options --help does not have"
+    );
+}
+
+/// The image holds the binary and CA certificates only: run a statically
+/// linked build in an empty root, reaching moto and the simulator by IP.
+#[tokio::test(flavor = "multi_thread")]
+async fn static_binary_runs_alone_in_an_empty_root() {
+    let target_dir = repo("target/static");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--locked",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .current_dir(repo(""))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "static build failed");
+    let binary = target_dir.join("x86_64-unknown-linux-gnu/debug/rancher-ecr-credentials");
+
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
+    std::fs::copy(&binary, root.join("rancher-ecr-credentials")).unwrap();
+    std::fs::copy(
+        "/etc/ssl/certs/ca-certificates.crt",
+        root.join("etc/ssl/certs/ca-certificates.crt"),
+    )
+    .expect("the machine's CA bundle");
+
+    let sim = RancherSim::start().await;
+    sim.add_project("1a5");
+    sim.add_key(
+        RANCHER_ACCESS_KEY,
+        RANCHER_SECRET_KEY,
+        KeyKind::Environment,
+        Some("1a5"),
+    );
+    let registry = sim.add_registry("1a5", ECR_HOST, "active");
+    let credential = sim.add_credential("1a5", &registry, "AWS", "stale", "active");
+
+    let chroot = which("chroot");
+    let mut command = if running_as_root() {
+        Command::new(chroot)
+    } else {
+        let mut c = Command::new(which("unshare"));
+        c.arg("--map-root-user").arg(chroot);
+        c
+    };
+    command
+        .arg(&root)
+        .args(["/rancher-ecr-credentials", "--once"])
+        .env_clear()
+        .env("AWS_ENDPOINT_URL", &Moto::shared().endpoint)
+        .env("AWS_ACCESS_KEY_ID", AWS_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("CATTLE_URL", format!("{}/v1", sim.url()))
+        .env("CATTLE_ACCESS_KEY", RANCHER_ACCESS_KEY)
+        .env("CATTLE_SECRET_KEY", RANCHER_SECRET_KEY);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("chroot runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stored = sim.credential(&credential).unwrap();
+    assert_eq!(
+        stored.secret_value.as_deref(),
+        Some(moto_password(ACCOUNT).as_str())
+    );
+}
+
+/// A program's full path, found before the child's environment is cleared.
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| panic!("{program} not found"))
+}
+
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
