@@ -124,3 +124,69 @@ impl Status {
 fn timestamp(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::{Change, HostOutcome, Problem};
+    use crate::registry_host::RegistryHost;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn host() -> RegistryHost {
+        RegistryHost::parse("123456789012.dkr.ecr.us-east-1.amazonaws.com").unwrap()
+    }
+
+    fn report(up_to_date: bool) -> CycleReport {
+        let outcome = HostOutcome {
+            host: host(),
+            expires_at: None,
+            changes: vec![Change::Updated {
+                registry_id: "1sp1".into(),
+                credential_id: "1c1".into(),
+            }],
+            problems: if up_to_date {
+                Vec::new()
+            } else {
+                vec![Problem::NoMatchingRegistry { host: host() }]
+            },
+        };
+        CycleReport {
+            environment: Some("1a5".into()),
+            hosts: vec![outcome],
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn starting_then_fresh_then_overdue() {
+        let status = Status::new(Duration::from_secs(300));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let (healthy, body) = status.health(t0);
+        assert!(!healthy);
+        assert_eq!(body["status"], "starting");
+
+        status.record(&report(true), t0, t0 + 6 * HOUR);
+        let (healthy, body) = status.health(t0 + HOUR);
+        assert!(healthy, "{body}");
+        assert_eq!(body["registries"][0]["environment"], "1a5");
+        assert_eq!(body["registries"][0]["lastError"], Value::Null);
+
+        // Refreshes fail from now on: still fresh until the deadline passes.
+        status.record(&report(false), t0 + 6 * HOUR, t0 + 6 * HOUR);
+        let (healthy, body) = status.health(t0 + 6 * HOUR);
+        assert!(healthy, "{body}");
+        assert!(body["registries"][0]["lastError"].as_str().unwrap().contains("AUTO_CREATE"));
+        let (healthy, body) = status.health(t0 + 6 * HOUR + Duration::from_secs(301));
+        assert!(!healthy);
+        assert_eq!(body["status"], "unhealthy");
+    }
+
+    #[test]
+    fn never_written_is_never_healthy() {
+        let status = Status::new(Duration::from_secs(300));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        status.record(&report(false), t0, t0 + HOUR);
+        assert!(!status.health(t0).0);
+    }
+}

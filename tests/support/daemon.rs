@@ -170,6 +170,10 @@ impl Running {
         line[start..].split_whitespace().next().unwrap().to_string()
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

@@ -1,0 +1,201 @@
+//! Loopback measurements of the release binary against moto and the Rancher
+//! simulator: Rancher requests per cycle, time from start to the first
+//! credential update, memory after the first cycle, idle CPU and context
+//! switches, SIGTERM-to-exit time and binary size. Numbers only, no
+//! thresholds: they are written to docs/benchmarks.md.
+//!
+//!     cargo bench --bench loopback            (BENCH_IDLE_SECS=60 by default)
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use support::daemon::{base_env, moto_password, run, set, spawn, Running, ACCOUNT, ECR_HOST};
+use support::daemon::{RANCHER_ACCESS_KEY, RANCHER_SECRET_KEY};
+use support::rancher_sim::{KeyKind, RancherSim};
+
+const PROJECT: &str = "1a5";
+
+async fn rancher(other_registries: usize) -> (RancherSim, String) {
+    let sim = RancherSim::start().await;
+    sim.add_project(PROJECT);
+    sim.add_key(RANCHER_ACCESS_KEY, RANCHER_SECRET_KEY, KeyKind::Environment, Some(PROJECT));
+    for n in 0..other_registries {
+        sim.add_registry(PROJECT, &format!("registry-{n}.example.com"), "active");
+    }
+    let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
+    let credential = sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
+    (sim, credential)
+}
+
+fn written(sim: &RancherSim, credential: &str) -> bool {
+    sim.credential(credential)
+        .and_then(|c| c.secret_value)
+        .is_some_and(|v| v == moto_password(ACCOUNT))
+}
+
+fn proc_field(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of stat, counted from the state (field 3) here.
+    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn context_switches(pid: u32) -> u64 {
+    proc_field(pid, "voluntary_ctxt_switches:") + proc_field(pid, "nonvoluntary_ctxt_switches:")
+}
+
+/// Requests of the first cycle (--once, discovery included) and of a
+/// steady-state cycle (daemon, discovery cached).
+async fn requests_per_cycle(other_registries: usize) -> (usize, usize) {
+    let (sim, credential) = rancher(other_registries).await;
+    let env = base_env(&format!("{}/v1", sim.url()));
+    let result = run(&env, &["--once"]).await;
+    assert!(result.status.success(), "{}", result.output());
+    let first = sim.requests().len();
+
+    let mut env = env;
+    set(&mut env, "REFRESH_INTERVAL", "1s");
+    set(&mut env, "LOG_LEVEL", "info");
+    let mut daemon = spawn(&env, &[]);
+    daemon
+        .wait_for("two cycles", |d| d.output().matches("next refresh in").count() >= 2)
+        .await;
+    sim.clear_requests();
+    let cycles_before = daemon.output().matches("next refresh in").count();
+    daemon
+        .wait_for("one more cycle", |d| {
+            d.output().matches("next refresh in").count() > cycles_before
+        })
+        .await;
+    let steady = sim.requests().len();
+    daemon.terminate().await;
+    assert!(written(&sim, &credential));
+    (first, steady)
+}
+
+struct StartRun {
+    first_update: Duration,
+    rss_kib: u64,
+    daemon: Running,
+}
+
+async fn start_to_first_update() -> StartRun {
+    let (sim, credential) = rancher(0).await;
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    set(&mut env, "LOG_LEVEL", "info");
+    let started = Instant::now();
+    let mut daemon = spawn(&env, &[]);
+    while !written(&sim, &credential) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", daemon.output());
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let first_update = started.elapsed();
+    daemon.wait_for("the cycle end", |d| d.output().contains("next refresh in")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_kib = proc_field(daemon.pid().expect("pid"), "VmRSS:");
+    std::mem::forget(sim); // keep Rancher up while the daemon idles
+    StartRun {
+        first_update,
+        rss_kib,
+        daemon,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let idle_secs: u64 = std::env::var("BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let binary = env!("CARGO_BIN_EXE_rancher-ecr-credentials");
+    let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
+
+    let (first_1, steady_1) = requests_per_cycle(0).await;
+    let (first_250, steady_250) = requests_per_cycle(250).await;
+    println!("requests: 1 registry {first_1}/{steady_1}, 251 registries {first_250}/{steady_250}");
+
+    let mut updates = Vec::new();
+    let mut rss = Vec::new();
+    let mut stops = Vec::new();
+    let mut idle = None;
+    for round in 0..5 {
+        let run = start_to_first_update().await;
+        updates.push(run.first_update.as_secs_f64() * 1000.0);
+        rss.push(run.rss_kib as f64);
+        let mut daemon = run.daemon;
+        if round == 0 {
+            let pid = daemon.pid().expect("pid");
+            let (switches, ticks) = (context_switches(pid), cpu_ticks(pid));
+            tokio::time::sleep(Duration::from_secs(idle_secs)).await;
+            idle = Some((
+                context_switches(pid) - switches,
+                cpu_ticks(pid) - ticks,
+                proc_field(pid, "VmRSS:"),
+            ));
+            assert!(daemon.is_running());
+        }
+        let stop = Instant::now();
+        let (status, _) = daemon.terminate().await;
+        // Minus the harness's 100 ms pause to drain the output pipes.
+        stops.push(stop.elapsed().as_secs_f64() * 1000.0 - 100.0);
+        assert!(status.success());
+    }
+    let (idle_switches, idle_ticks, idle_rss) = idle.expect("idle measured");
+    println!("first update {updates:?} ms, rss {rss:?} KiB, stop {stops:?} ms");
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    let mut doc = String::new();
+    let _ = writeln!(doc, "# Benchmarks (loopback)\n");
+    let _ = writeln!(
+        doc,
+        "Measured by `cargo bench --bench loopback` on {} ({} cores, {}), against moto and the \
+         Rancher simulator on 127.0.0.1. The binary is the bench profile (= release: opt-level z, \
+         LTO, stripped). Medians of 5 starts where it says so.\n",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        cpu
+    );
+    let _ = writeln!(doc, "| What | Measured | Goal / predecessor |\n|---|---|---|");
+    let _ = writeln!(doc, "| Rancher requests, first cycle, 1 registry | {first_1} | minimum (2 are discovery, done once) |");
+    let _ = writeln!(doc, "| Rancher requests, steady cycle, 1 registry | {steady_1} | minimum |");
+    let _ = writeln!(doc, "| Rancher requests, first cycle, ECR registry after 250 others | {first_250} | predecessor never found it (first page only) |");
+    let _ = writeln!(doc, "| Rancher requests, steady cycle, after 250 others | {steady_250} | |");
+    let _ = writeln!(doc, "| Start to first credential update (median) | {:.1} ms | < 100 ms; predecessor ~300 ms |", median(updates.clone()));
+    let _ = writeln!(doc, "| RSS after the first cycle (median) | {:.1} MiB | < 6 MiB; predecessor ~12 MiB |", median(rss.clone()) / 1024.0);
+    let _ = writeln!(doc, "| RSS after {idle_secs} s idle | {:.1} MiB | |", idle_rss as f64 / 1024.0);
+    let _ = writeln!(doc, "| Context switches in {idle_secs} s idle | {idle_switches} | 0: it sleeps, it does not poll |");
+    let _ = writeln!(doc, "| CPU time in {idle_secs} s idle | {idle_ticks} ticks | 0 |");
+    let _ = writeln!(doc, "| SIGTERM to exit (median) | {:.1} ms | < 1 s |", median(stops.clone()));
+    let _ = writeln!(doc, "| Binary size | {:.2} MiB | image < 10 MiB; predecessor image ~120 MB |", size as f64 / 1048576.0);
+    let _ = writeln!(doc, "\nRaw: first update {updates:.1?} ms; RSS {rss:?} KiB; SIGTERM to exit {stops:.1?} ms.");
+    let _ = writeln!(doc, "\nThe image is this binary plus the CA bundle (~0.2 MiB) on `scratch`; no Docker engine runs here to build it, so its size is estimated from those parts.");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
+    std::fs::write(&path, doc).expect("docs/benchmarks.md written");
+    println!("wrote {}", path.display());
+}
