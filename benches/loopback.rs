@@ -21,7 +21,12 @@ const PROJECT: &str = "1a5";
 async fn rancher(other_registries: usize) -> (RancherSim, String) {
     let sim = RancherSim::start().await;
     sim.add_project(PROJECT);
-    sim.add_key(RANCHER_ACCESS_KEY, RANCHER_SECRET_KEY, KeyKind::Environment, Some(PROJECT));
+    sim.add_key(
+        RANCHER_ACCESS_KEY,
+        RANCHER_SECRET_KEY,
+        KeyKind::Environment,
+        Some(PROJECT),
+    );
     for n in 0..other_registries {
         sim.add_registry(PROJECT, &format!("registry-{n}.example.com"), "active");
     }
@@ -52,8 +57,14 @@ fn cpu_ticks(pid: u32) -> u64 {
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // Fields 14 and 15 of stat, counted from the state (field 3) here.
-    fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
 }
 
 fn context_switches(pid: u32) -> u64 {
@@ -74,7 +85,9 @@ async fn requests_per_cycle(other_registries: usize) -> (usize, usize) {
     set(&mut env, "LOG_LEVEL", "info");
     let mut daemon = spawn(&env, &[]);
     daemon
-        .wait_for("two cycles", |d| d.output().matches("next refresh in").count() >= 2)
+        .wait_for("two cycles", |d| {
+            d.output().matches("next refresh in").count() >= 2
+        })
         .await;
     sim.clear_requests();
     let cycles_before = daemon.output().matches("next refresh in").count();
@@ -102,11 +115,17 @@ async fn start_to_first_update() -> StartRun {
     let started = Instant::now();
     let mut daemon = spawn(&env, &[]);
     while !written(&sim, &credential) {
-        assert!(started.elapsed() < Duration::from_secs(60), "{}", daemon.output());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            daemon.output()
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let first_update = started.elapsed();
-    daemon.wait_for("the cycle end", |d| d.output().contains("next refresh in")).await;
+    daemon
+        .wait_for("the cycle end", |d| d.output().contains("next refresh in"))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_kib = proc_field(daemon.pid().expect("pid"), "VmRSS:");
     std::mem::forget(sim); // keep Rancher up while the daemon idles
@@ -172,7 +191,8 @@ async fn main() {
         .unwrap_or_default();
     let mut doc = String::new();
     let _ = writeln!(doc, "# Benchmarks (loopback)\n");
-    let _ = writeln!(
+    let _ =
+        writeln!(
         doc,
         "Measured by `cargo bench --bench loopback` on {} ({} cores, {}), against moto and the \
          Rancher simulator on 127.0.0.1. The binary is the bench profile (= release: opt-level z, \
@@ -181,19 +201,54 @@ async fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         cpu
     );
-    let _ = writeln!(doc, "| What | Measured | Goal / predecessor |\n|---|---|---|");
+    let _ = writeln!(
+        doc,
+        "| What | Measured | Goal / predecessor |\n|---|---|---|"
+    );
     let _ = writeln!(doc, "| Rancher requests, first cycle, 1 registry | {first_1} | minimum (2 are discovery, done once) |");
-    let _ = writeln!(doc, "| Rancher requests, steady cycle, 1 registry | {steady_1} | minimum |");
+    let _ = writeln!(
+        doc,
+        "| Rancher requests, steady cycle, 1 registry | {steady_1} | minimum |"
+    );
     let _ = writeln!(doc, "| Rancher requests, first cycle, ECR registry after 250 others | {first_250} | predecessor never found it (first page only) |");
-    let _ = writeln!(doc, "| Rancher requests, steady cycle, after 250 others | {steady_250} | |");
-    let _ = writeln!(doc, "| Start to first credential update (median) | {:.1} ms | < 100 ms; predecessor ~300 ms |", median(updates.clone()));
-    let _ = writeln!(doc, "| RSS after the first cycle (median) | {:.1} MiB | < 6 MiB; predecessor ~12 MiB |", median(rss.clone()) / 1024.0);
-    let _ = writeln!(doc, "| RSS after {idle_secs} s idle | {:.1} MiB | |", idle_rss as f64 / 1024.0);
+    let _ = writeln!(
+        doc,
+        "| Rancher requests, steady cycle, after 250 others | {steady_250} | |"
+    );
+    let _ = writeln!(
+        doc,
+        "| Start to first credential update (median) | {:.1} ms | < 100 ms; predecessor ~300 ms |",
+        median(updates.clone())
+    );
+    let _ = writeln!(
+        doc,
+        "| RSS after the first cycle (median) | {:.1} MiB | < 6 MiB; predecessor ~12 MiB |",
+        median(rss.clone()) / 1024.0
+    );
+    let _ = writeln!(
+        doc,
+        "| RSS after {idle_secs} s idle | {:.1} MiB | |",
+        idle_rss as f64 / 1024.0
+    );
     let _ = writeln!(doc, "| Context switches in {idle_secs} s idle | {idle_switches} | 0: it sleeps, it does not poll |");
-    let _ = writeln!(doc, "| CPU time in {idle_secs} s idle | {idle_ticks} ticks | 0 |");
-    let _ = writeln!(doc, "| SIGTERM to exit (median) | {:.1} ms | < 1 s |", median(stops.clone()));
-    let _ = writeln!(doc, "| Binary size | {:.2} MiB | image < 10 MiB; predecessor image ~120 MB |", size as f64 / 1048576.0);
-    let _ = writeln!(doc, "\nRaw: first update {updates:.1?} ms; RSS {rss:?} KiB; SIGTERM to exit {stops:.1?} ms.");
+    let _ = writeln!(
+        doc,
+        "| CPU time in {idle_secs} s idle | {idle_ticks} ticks | 0 |"
+    );
+    let _ = writeln!(
+        doc,
+        "| SIGTERM to exit (median) | {:.1} ms | < 1 s |",
+        median(stops.clone())
+    );
+    let _ = writeln!(
+        doc,
+        "| Binary size | {:.2} MiB | image < 10 MiB; predecessor image ~120 MB |",
+        size as f64 / 1048576.0
+    );
+    let _ = writeln!(
+        doc,
+        "\nRaw: first update {updates:.1?} ms; RSS {rss:?} KiB; SIGTERM to exit {stops:.1?} ms."
+    );
     let _ = writeln!(doc, "\nThe image is this binary plus the CA bundle (~0.2 MiB) on `scratch`; no Docker engine runs here to build it, so its size is estimated from those parts.");
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
     std::fs::write(&path, doc).expect("docs/benchmarks.md written");

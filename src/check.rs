@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use crate::cycle::{CycleReport, Updater};
-use crate::reconcile::{self, Change, NEW_ID};
+use crate::rancher::Registry;
+use crate::reconcile::{self, Assessment, Change, NEW_ID};
 
 /// `--check`: configuration, AWS identity, ECR token, Rancher access and
 /// registry matching, each reported; non-zero exit if any is off.
@@ -22,8 +23,8 @@ pub async fn run(updater: &mut Updater) -> ExitCode {
         Err(err) => report(false, "AWS identity", err.to_string()),
     }
     let tokens = match updater.token_source().fetch().await {
-        Ok(tokens) => {
-            for token in &tokens {
+        Ok(fetched) => {
+            for token in &fetched.tokens {
                 let expiry = token
                     .expires_at
                     .map(|at| humantime::format_rfc3339_seconds(at).to_string())
@@ -34,7 +35,10 @@ pub async fn run(updater: &mut Updater) -> ExitCode {
                     format!("{} (expires {expiry})", token.host),
                 );
             }
-            tokens
+            for err in &fetched.malformed {
+                report(false, "ECR token", err.to_string());
+            }
+            fetched.tokens
         }
         Err(err) => {
             report(false, "ECR token", err.to_string());
@@ -65,44 +69,39 @@ pub async fn run(updater: &mut Updater) -> ExitCode {
         }
     };
     let policy = updater.policy();
+    let ids = |list: &[&Registry]| {
+        list.iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     for token in &tokens {
-        let host = policy
-            .proxy_host
-            .clone()
-            .unwrap_or_else(|| token.host.clone());
-        let (live, dormant) = reconcile::matching_registries(&host, &registries);
-        let ids = |list: &[&crate::rancher::Registry]| {
-            list.iter()
-                .map(|r| r.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !live.is_empty() {
-            report(true, "registry", format!("{host} matches {}", ids(&live)));
-        } else if !dormant.is_empty() {
-            report(
+        let host = reconcile::target_host(policy, token);
+        match reconcile::assess(&host, &registries, policy) {
+            Assessment::Write(live) => {
+                report(true, "registry", format!("{host} matches {}", ids(&live)))
+            }
+            Assessment::OnlyInactive(dormant) => report(
                 false,
                 "registry",
                 format!(
                     "{host}: only deactivated registries ({}) match: activate one",
                     ids(&dormant)
                 ),
-            );
-        } else if policy.auto_create {
-            report(
+            ),
+            Assessment::Create => report(
                 true,
                 "registry",
                 format!("{host}: none yet; AUTO_CREATE will create it"),
-            );
-        } else {
-            report(
+            ),
+            Assessment::NoMatch => report(
                 false,
                 "registry",
                 format!(
                     "no registry has the address {host}: add it in Rancher (Infrastructure > \
                      Registries) or set AUTO_CREATE=true"
                 ),
-            );
+            ),
         }
     }
     exit(healthy)
@@ -118,9 +117,8 @@ fn exit(healthy: bool) -> ExitCode {
 
 /// `--dry-run`: what a cycle would write.
 pub fn print_plan(report: &CycleReport) {
-    if let Some(failure) = &report.failure {
+    for failure in &report.failures {
         println!("cannot plan: {failure}");
-        return;
     }
     for outcome in &report.hosts {
         for change in &outcome.changes {

@@ -249,6 +249,9 @@ pub struct RetryPolicy {
 /// The longest refresh interval accepted: ECR tokens live 12 hours.
 pub const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(12 * 3600);
 
+/// The longest retry delay accepted.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3600);
+
 const URL_SETTING: &str = "CATTLE_URL (--cattle-url)";
 
 impl Config {
@@ -310,6 +313,13 @@ impl Config {
             min_delay: parse_duration("RETRY_MIN_DELAY (--retry-min-delay)", &cli.retry_min_delay)?,
             max_delay: parse_duration("RETRY_MAX_DELAY (--retry-max-delay)", &cli.retry_max_delay)?,
         };
+        if retry.max_delay > MAX_RETRY_DELAY {
+            return Err(ConfigError::Invalid {
+                setting: "RETRY_MAX_DELAY (--retry-max-delay)",
+                reason: "it is longer than 1h; retries must come well before a token expires"
+                    .into(),
+            });
+        }
         if retry.min_delay > retry.max_delay {
             return Err(ConfigError::Invalid {
                 setting: "RETRY_MIN_DELAY (--retry-min-delay)",
@@ -653,6 +663,8 @@ mod tests {
         assert!(error_of(&["--refresh-interval", "13h"]).contains("REFRESH_INTERVAL"));
         assert!(error_of(&["--refresh-interval", "soon"]).contains("REFRESH_INTERVAL"));
         assert!(error_of(&["--listen-port", "99999"]).contains("LISTEN_PORT"));
+        assert!(error_of(&["--retry-max-delay", "2h"]).contains("RETRY_MAX_DELAY"));
+        assert!(error_of(&["--retry-min-delay", "10m"]).contains("RETRY_MIN_DELAY"));
         assert!(error_of(&["--proxy-host", "a/b"]).contains("ECR_PROXY_HOST"));
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::ecr::{self, EcrError, TokenSource};
 use crate::metrics::Metrics;
 use crate::rancher::{Api, RancherClient, RancherError, Registry};
@@ -19,6 +19,8 @@ pub enum CycleFailure {
     Ecr(#[from] EcrError),
     #[error("cannot list Rancher registries: {0}")]
     Rancher(#[from] RancherError),
+    #[error("the refresh took longer than {}; abandoned", humantime::format_duration(*.0))]
+    TimedOut(std::time::Duration),
 }
 
 impl CycleFailure {
@@ -26,6 +28,7 @@ impl CycleFailure {
         match self {
             CycleFailure::Ecr(err) => err.label(),
             CycleFailure::Rancher(err) => err.label(),
+            CycleFailure::TimedOut(_) => "cycle_timeout",
         }
     }
 }
@@ -37,20 +40,44 @@ pub struct CycleReport {
     pub environment: Option<String>,
     /// One entry per ECR token (registry host).
     pub hosts: Vec<HostOutcome>,
-    pub failure: Option<CycleFailure>,
+    /// Failures outside any one host: AWS, the registry list, a malformed
+    /// token entry. Both an AWS and a Rancher failure are kept, so neither
+    /// hides the other.
+    pub failures: Vec<CycleFailure>,
 }
 
 impl CycleReport {
+    /// The report of a cycle abandoned after `limit`.
+    pub fn timed_out(limit: std::time::Duration) -> CycleReport {
+        CycleReport {
+            environment: None,
+            hosts: Vec::new(),
+            failures: vec![CycleFailure::TimedOut(limit)],
+        }
+    }
+
     /// True when every registry host now holds its new token.
     pub fn success(&self) -> bool {
-        self.failure.is_none()
+        self.failures.is_empty()
             && !self.hosts.is_empty()
             && self.hosts.iter().all(HostOutcome::is_up_to_date)
     }
 
+    /// True when a failure might go away if tried again soon (AWS or
+    /// Rancher trouble), as opposed to a registry that a person must add or
+    /// activate.
+    pub fn needs_retry(&self) -> bool {
+        !self.failures.is_empty()
+            || self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.problems.iter().any(Problem::is_retryable))
+    }
+
     /// Failure causes, one per problem, for metrics.
     pub fn failure_labels(&self) -> Vec<&'static str> {
-        let mut labels: Vec<&'static str> = self.failure.iter().map(|f| f.label()).collect();
+        let mut labels: Vec<&'static str> = self.failures.iter().map(|f| f.label()).collect();
         for host in &self.hosts {
             labels.extend(host.problems.iter().map(Problem::label));
         }
@@ -70,18 +97,22 @@ pub struct Updater {
 
 impl Updater {
     /// Builds the clients. No network call happens here.
-    pub async fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Updater, String> {
+    pub async fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Updater, ConfigError> {
         let region = ecr::resolve_region(config.aws.region.as_deref())
             .await
-            .ok_or_else(|| {
-                "AWS_REGION (--aws-region) is not set, and neither AWS_DEFAULT_REGION nor the \
-                 shared config profile names a region: set AWS_REGION, e.g. AWS_REGION=us-east-1"
-                    .to_string()
+            .ok_or(ConfigError::Missing {
+                setting: "AWS_REGION (--aws-region)",
+                hint: "neither AWS_DEFAULT_REGION nor the shared config profile names a region \
+                       either; set AWS_REGION, e.g. AWS_REGION=us-east-1",
             })?;
         let ca_bundle = config.ca_bundle.as_deref();
         let ecr = TokenSource::new(&config.aws, region, ca_bundle, metrics.clone()).await;
-        let rancher =
-            RancherClient::new(&config.rancher, ca_bundle, metrics).map_err(|e| e.to_string())?;
+        let rancher = RancherClient::new(&config.rancher, ca_bundle, metrics).map_err(|err| {
+            ConfigError::Invalid {
+                setting: "CATTLE_URL (--cattle-url)",
+                reason: err.to_string(),
+            }
+        })?;
         Ok(Updater {
             ecr,
             rancher,
@@ -116,21 +147,23 @@ impl Updater {
         let mut report = CycleReport {
             environment,
             hosts: Vec::new(),
-            failure: None,
+            failures: Vec::new(),
         };
         let tokens = match tokens {
-            Ok(tokens) => tokens,
+            Ok(fetched) => {
+                report
+                    .failures
+                    .extend(fetched.malformed.into_iter().map(CycleFailure::from));
+                Some(fetched.tokens)
+            }
             Err(err) => {
-                report.failure = Some(err.into());
-                return report;
+                report.failures.push(err.into());
+                None
             }
         };
-        let (api, registries) = match listing {
-            Ok(listing) => listing,
-            Err(err) => {
-                report.failure = Some(err.into());
-                return report;
-            }
+        let listing = listing.map_err(|err| report.failures.push(err.into())).ok();
+        let (Some(tokens), Some((api, registries))) = (tokens, listing) else {
+            return report;
         };
         for token in &tokens {
             let outcome =
@@ -157,7 +190,7 @@ async fn list_registries(
         Some(api) => api,
         None => {
             let api = rancher.discover().await?;
-            tracing::debug!(?api, "discovered the Rancher API");
+            tracing::debug!(api = %api, "discovered the Rancher API");
             api
         }
     };

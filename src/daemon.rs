@@ -20,6 +20,9 @@ use crate::status::Status;
 /// Exit status for configuration errors (as clap uses for bad flags).
 pub const EXIT_CONFIG: u8 = 2;
 
+/// The longest a cycle may take (each request also has its own timeout).
+const CYCLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
 fn config_error(message: &str) -> ExitCode {
     error!("{message}");
     eprintln!("rancher-ecr-credentials: {message}");
@@ -31,7 +34,7 @@ pub async fn run(config: Config) -> ExitCode {
     let metrics = Arc::new(Metrics::new());
     let mut updater = match Updater::new(&config, metrics.clone()).await {
         Ok(updater) => updater,
-        Err(message) => return config_error(&message),
+        Err(err) => return config_error(&format!("configuration error: {err}")),
     };
     if config.rancher.insecure {
         warn!(
@@ -44,7 +47,7 @@ pub async fn run(config: Config) -> ExitCode {
         Mode::DryRun => {
             let report = updater.cycle().await;
             crate::check::print_plan(&report);
-            exit_code(report.failure.is_none())
+            exit_code(report.failures.is_empty())
         }
         Mode::Once => {
             let report = updater.cycle().await;
@@ -90,12 +93,17 @@ async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> 
         metrics.cycle_started();
         // An in-flight request is dropped on shutdown: Rancher applies a
         // PUT whole or not at all, and the next start rewrites it anyway.
+        // Every request has its own timeout; this bounds the whole cycle
+        // too, so nothing can stall the loop past a token's life.
+        let cycle = tokio::time::timeout(CYCLE_TIMEOUT, updater.cycle());
         let report = tokio::select! {
-            report = updater.cycle() => report,
+            report = cycle => report.unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT)),
             () = &mut shutdown => return ExitCode::SUCCESS,
         };
         let now = SystemTime::now();
-        let delay = if report.success() {
+        let delay = if report.needs_retry() {
+            backoff.next_delay()
+        } else {
             backoff.reset();
             let expiries = report.hosts.iter().map(|h| h.expires_at);
             let next = schedule::next_refresh(now, expiries, config.refresh_interval);
@@ -104,12 +112,15 @@ async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> 
                 warn!(
                     "ECR gave a token without a usable expiry (missing or in the past); \
                      refreshing every {}",
-                    humantime::format_duration(config.refresh_interval)
+                    humantime::format_duration(next.delay)
                 );
             }
-            next.delay
-        } else {
-            backoff.next_delay()
+            if report.success() {
+                next.delay
+            } else {
+                // A registry to add or activate: look again soon, no backoff.
+                next.delay.min(schedule::RECHECK_WITHOUT_REGISTRY)
+            }
         };
         // Whole milliseconds keep the logged durations readable.
         let delay = Duration::from_millis(delay.as_millis() as u64);
@@ -117,7 +128,7 @@ async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> 
         status.record(&report, now, next_refresh);
         record_metrics(&metrics, &report, now);
         log_report(&report, Some(next_refresh));
-        if report.success() {
+        if !report.needs_retry() {
             info!("next refresh in {}", humantime::format_duration(delay));
         } else {
             warn!(
@@ -153,7 +164,7 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
     let next_refresh = next_refresh
         .map(|at| humantime::format_rfc3339_seconds(at).to_string())
         .unwrap_or_else(|| "-".to_string());
-    if let Some(failure) = &report.failure {
+    for failure in &report.failures {
         error!(
             environment,
             action = "failed",

@@ -7,13 +7,15 @@
 //! docs/ecr-facts.md.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecr::config::Region;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
 use crate::config::AwsSettings;
@@ -112,6 +114,13 @@ pub async fn resolve_region(explicit: Option<&str>) -> Option<Region> {
         .await
 }
 
+/// The tokens of one fetch, and the entries that could not be decoded.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub tokens: Vec<EcrToken>,
+    pub malformed: Vec<EcrError>,
+}
+
 /// Fetches ECR tokens for the configured registries.
 #[derive(Debug, Clone)]
 pub struct TokenSource {
@@ -156,7 +165,16 @@ impl TokenSource {
         ca_bundle: Option<&[u8]>,
         metrics: Arc<Metrics>,
     ) -> TokenSource {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+        // The SDK only bounds connecting by default; a silent endpoint must
+        // not stall the refresh loop (and let a token lapse).
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(20))
+            .operation_timeout(Duration::from_secs(60))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(timeouts);
         if let Some(pem) = ca_bundle {
             loader = loader.http_client(http_client_with_ca(pem));
         }
@@ -200,8 +218,8 @@ impl TokenSource {
     }
 
     /// One token per registry: the caller's default registry when no ids are
-    /// configured.
-    pub async fn fetch(&self) -> Result<Vec<EcrToken>, EcrError> {
+    /// configured. A malformed entry spoils only itself.
+    pub async fn fetch(&self) -> Result<Fetched, EcrError> {
         let batches: Vec<Option<Vec<String>>> = if self.registry_ids.is_empty() {
             vec![None]
         } else {
@@ -210,7 +228,7 @@ impl TokenSource {
                 .map(|ids| Some(ids.to_vec()))
                 .collect()
         };
-        let mut tokens = Vec::new();
+        let mut fetched = Fetched::default();
         for ids in batches {
             // Deprecated by AWS because the token works for every registry
             // the principal may read, but it is still how ECR returns one
@@ -223,35 +241,36 @@ impl TokenSource {
                 .aws_request("GetAuthorizationToken", started.elapsed());
             let output = result.map_err(classify)?;
             for data in output.authorization_data() {
-                tokens.push(decode_token(
+                let token = decode_token(
                     data.authorization_token(),
                     data.proxy_endpoint(),
                     data.expires_at()
                         .and_then(|at| SystemTime::try_from(*at).ok()),
-                )?);
+                );
+                match token {
+                    Ok(token) => fetched.tokens.push(token),
+                    Err(err) => fetched.malformed.push(err),
+                }
             }
         }
-        if tokens.is_empty() {
+        if fetched.tokens.is_empty() && fetched.malformed.is_empty() {
             return Err(EcrError::NoAuthorizationData);
         }
-        Ok(tokens)
+        Ok(fetched)
     }
 }
 
 fn classify<E, R>(err: SdkError<E, R>) -> EcrError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let kind = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            let message = DisplayErrorContext(&err).to_string();
-            if message.contains("credentials") || message.contains("Credentials") {
-                AwsFailure::Auth
-            } else {
-                AwsFailure::Unreachable
-            }
+        SdkError::TimeoutError(_) => AwsFailure::Unreachable,
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+            AwsFailure::Unreachable
         }
+        SdkError::DispatchFailure(_) if caused_by::<CredentialsError>(&err) => AwsFailure::Auth,
         SdkError::ServiceError(_) => match err.code() {
             Some(
                 "ThrottlingException"
@@ -272,16 +291,51 @@ where
         },
         _ => AwsFailure::Other,
     };
-    // A service error's code and message say it all; the full context
-    // (with the raw response) is for transport failures.
-    let message = match (&err, err.code()) {
-        (SdkError::ServiceError(_), Some(code)) => match err.message() {
+    EcrError::Api {
+        kind,
+        message: describe(&err),
+    }
+}
+
+/// Whether `T` is somewhere in the error's source chain.
+fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if error.is::<T>() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// An SDK error as text from `Display` alone: a service error's code and
+/// message, otherwise the source chain. Never `Debug` (nor the SDK's
+/// `DisplayErrorContext`, which appends it): that shows the raw response,
+/// and a response that failed to parse can hold a token or a temporary
+/// secret key.
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    if let (SdkError::ServiceError(_), Some(code)) = (err, err.code()) {
+        return match err.message() {
             Some(text) => format!("{code}: {text}"),
             None => code.to_string(),
-        },
-        _ => DisplayErrorContext(&err).to_string(),
-    };
-    EcrError::Api { kind, message }
+        };
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Decodes one `authorizationData` entry: the token is base64 of

@@ -57,6 +57,10 @@ pub enum RancherError {
     },
     #[error("{url} is not a usable Rancher API endpoint: {reason}")]
     NotRancher { url: String, reason: String },
+    #[error("Rancher's answer to {url} is unusable: {reason}")]
+    BadResponse { url: String, reason: String },
+    #[error("cannot set up the HTTP client for Rancher: {reason}")]
+    Client { reason: String },
 }
 
 fn describe(message: &Option<String>, field_name: &Option<String>) -> String {
@@ -91,6 +95,8 @@ impl RancherError {
             RancherError::Unauthorized { .. } | RancherError::Forbidden { .. } => "rancher_auth",
             RancherError::Http { .. } => "rancher_http",
             RancherError::NotRancher { .. } => "rancher_not_api",
+            RancherError::BadResponse { .. } => "rancher_bad_response",
+            RancherError::Client { .. } => "rancher_client",
         }
     }
 
@@ -116,6 +122,23 @@ pub struct Api {
     pub account_id: Option<String>,
     /// v1 with a project key requires `email` on create (§3).
     email_required: bool,
+}
+
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "registries {}, credentials {}, environment {}, email on create {}",
+            self.registries,
+            self.credentials,
+            self.account_id.as_deref().unwrap_or("?"),
+            if self.email_required {
+                "required"
+            } else {
+                "not sent"
+            }
+        )
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -222,9 +245,8 @@ impl RancherClient {
         // Without it, a server with access control off runs an unknown key
         // as admin across all environments (§1).
         headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
-        let client_error = |err: reqwest::Error| RancherError::NotRancher {
-            url: settings.url.to_string(),
-            reason: format!("cannot build an HTTP client: {err}"),
+        let client_error = |err: reqwest::Error| RancherError::Client {
+            reason: err.to_string(),
         };
         let mut builder = reqwest::Client::builder()
             .default_headers(headers)
@@ -252,7 +274,24 @@ impl RancherClient {
         let mut url = self.base.clone();
         let mut hops = 0;
         let (headers, root) = loop {
-            let (headers, body) = self.request(Method::GET, &url, None, None).await?;
+            let (headers, body) =
+                self.request(Method::GET, &url, None, None)
+                    .await
+                    .map_err(|err| match err {
+                        // A project the key cannot see is hidden as 404 (§6).
+                        RancherError::Http { status: 404, .. }
+                            if url.path().contains("/projects/") =>
+                        {
+                            RancherError::NotRancher {
+                                url: url.to_string(),
+                                reason: "no such environment for this API key (404): use the \
+                                     endpoint shown with the key in API > Keys, or a key \
+                                     created in that environment"
+                                    .into(),
+                            }
+                        }
+                        other => other,
+                    })?;
             let body: Value = decode(&url, &body)?;
             // `GET /` lists the API versions: follow the latest one.
             if body["type"] == "collection" && hops == 0 {
@@ -304,7 +343,7 @@ impl RancherClient {
                 .filter(|k| !matches!(*k, "environment" | "project"))
             {
                 return Err(not_api(format!(
-                    "the API key belongs to a {kind} account, which may see several environments; \
+                    "the API key belongs to an account of kind {kind}, which may see several environments; \
                      use an environment API key, or an environment endpoint such as \
                      …/v2-beta/projects/1a5"
                 )));
@@ -482,7 +521,7 @@ impl RancherClient {
                 break;
             }
         }
-        Err(RancherError::NotRancher {
+        Err(RancherError::BadResponse {
             url: url.to_string(),
             reason: "its pagination does not end".into(),
         })
@@ -495,7 +534,7 @@ impl RancherClient {
             None => {
                 let mut url = collection.clone();
                 url.path_segments_mut()
-                    .map_err(|_| RancherError::NotRancher {
+                    .map_err(|_| RancherError::BadResponse {
                         url: collection.to_string(),
                         reason: "the collection URL cannot have a path".into(),
                     })?
@@ -513,7 +552,7 @@ impl RancherClient {
         let mut url = self
             .base
             .join(link)
-            .map_err(|err| RancherError::NotRancher {
+            .map_err(|err| RancherError::BadResponse {
                 url: self.base.to_string(),
                 reason: format!("it returned an invalid link {link:?}: {err}"),
             })?;
@@ -616,7 +655,7 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, RancherError> {
-    serde_json::from_slice(body).map_err(|err| RancherError::NotRancher {
+    serde_json::from_slice(body).map_err(|err| RancherError::BadResponse {
         url: url.to_string(),
         reason: format!("its response is not the expected JSON ({err})"),
     })

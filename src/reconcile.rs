@@ -85,6 +85,11 @@ pub enum Problem {
         host: RegistryHost,
         registry_ids: Vec<String>,
     },
+    /// The registry's credentials are all deactivated.
+    OnlyInactiveCredentials {
+        registry_id: String,
+        credential_ids: Vec<String>,
+    },
     Rancher {
         registry_id: Option<String>,
         error: RancherError,
@@ -96,8 +101,15 @@ impl Problem {
         match self {
             Problem::NoMatchingRegistry { .. } => "no_matching_registry",
             Problem::OnlyInactive { .. } => "registry_inactive",
+            Problem::OnlyInactiveCredentials { .. } => "credential_inactive",
             Problem::Rancher { error, .. } => error.label(),
         }
+    }
+
+    /// Whether trying again soon may help: Rancher failures, yes; a missing
+    /// or switched-off registry waits for a person.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Problem::Rancher { .. })
     }
 }
 
@@ -113,6 +125,15 @@ impl fmt::Display for Problem {
                 f,
                 "the registries for {host} ({}) are deactivated: activate one in Rancher",
                 registry_ids.join(", ")
+            ),
+            Problem::OnlyInactiveCredentials {
+                registry_id,
+                credential_ids,
+            } => write!(
+                f,
+                "registry {registry_id}: its credentials ({}) are deactivated, so Rancher \
+                 uses none: activate one, or remove them to have one created",
+                credential_ids.join(", ")
             ),
             Problem::Rancher {
                 registry_id: Some(id),
@@ -146,9 +167,13 @@ impl HostOutcome {
 /// The numeric part of a Rancher id (`1c12` -> 12): ids grow with creation,
 /// and Rancher pulls with the lowest-id active credential (§5).
 pub fn id_number(id: &str) -> u64 {
-    id.trim_start_matches('1')
-        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-        .parse()
+    // "1" + the type's letters + the number (docs/rancher-1.6-api.md §2).
+    id.strip_prefix('1')
+        .and_then(|rest| {
+            let digits = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+            (digits.len() < rest.len()).then_some(digits)
+        })
+        .and_then(|digits| digits.parse().ok())
         .unwrap_or(u64::MAX)
 }
 
@@ -190,6 +215,45 @@ pub fn credentials_to_update(credentials: &[Credential]) -> Vec<&Credential> {
     live
 }
 
+/// What Rancher holds for a token's host, and so what to do.
+#[derive(Debug)]
+pub enum Assessment<'a> {
+    /// Write into these live registries (id order).
+    Write(Vec<&'a Registry>),
+    /// Only deactivated registries match: leave them, report.
+    OnlyInactive(Vec<&'a Registry>),
+    /// Nothing matches and AUTO_CREATE is on.
+    Create,
+    /// Nothing matches and AUTO_CREATE is off: report.
+    NoMatch,
+}
+
+/// Decides, for the host a token is for, what Rancher's registries call for.
+pub fn assess<'a>(
+    host: &RegistryHost,
+    registries: &'a [Registry],
+    policy: &Policy,
+) -> Assessment<'a> {
+    let (live, dormant) = matching_registries(host, registries);
+    if !live.is_empty() {
+        Assessment::Write(live)
+    } else if !dormant.is_empty() {
+        Assessment::OnlyInactive(dormant)
+    } else if policy.auto_create {
+        Assessment::Create
+    } else {
+        Assessment::NoMatch
+    }
+}
+
+/// The Rancher host a token is written for: ECR's, or `ECR_PROXY_HOST`.
+pub fn target_host(policy: &Policy, token: &EcrToken) -> RegistryHost {
+    policy
+        .proxy_host
+        .clone()
+        .unwrap_or_else(|| token.host.clone())
+}
+
 /// Writes one token into every Rancher registry for its host.
 pub async fn reconcile(
     rancher: &RancherClient,
@@ -198,147 +262,142 @@ pub async fn reconcile(
     token: &EcrToken,
     registries: &[Registry],
 ) -> HostOutcome {
-    let host = policy
-        .proxy_host
-        .clone()
-        .unwrap_or_else(|| token.host.clone());
+    let host = target_host(policy, token);
     let mut outcome = HostOutcome {
         host: host.clone(),
         expires_at: token.expires_at,
         changes: Vec::new(),
         problems: Vec::new(),
     };
-    let (live, dormant) = matching_registries(&host, registries);
-    if live.is_empty() {
-        if !dormant.is_empty() {
-            outcome.problems.push(Problem::OnlyInactive {
-                host,
-                registry_ids: dormant.iter().map(|r| r.id.clone()).collect(),
-            });
-        } else if policy.auto_create {
-            match create_registry(rancher, api, policy, token, &host).await {
-                Ok(change) => outcome.changes.push(change),
-                Err(problem) => outcome.problems.push(problem),
+    match assess(&host, registries, policy) {
+        Assessment::Write(live) => {
+            for registry in live {
+                write_registry(rancher, api, policy, token, registry, &mut outcome).await;
             }
-        } else {
-            outcome.problems.push(Problem::NoMatchingRegistry { host });
         }
-        return outcome;
-    }
-    for registry in live {
-        if let Err(error) =
-            write_registry(rancher, api, policy, token, registry, &mut outcome.changes).await
-        {
-            outcome.problems.push(Problem::Rancher {
-                registry_id: Some(registry.id.clone()),
-                error,
-            });
-        }
+        Assessment::OnlyInactive(dormant) => outcome.problems.push(Problem::OnlyInactive {
+            host,
+            registry_ids: dormant.iter().map(|r| r.id.clone()).collect(),
+        }),
+        Assessment::Create => create_registry(rancher, api, policy, token, &mut outcome).await,
+        Assessment::NoMatch => outcome.problems.push(Problem::NoMatchingRegistry { host }),
     }
     outcome
 }
 
-/// Updates every live credential of `registry`, or creates one if it has none.
+/// Updates every live credential of `registry`, or creates one if it has
+/// none at all. Deactivated credentials are a user's choice: reported, not
+/// overridden.
 async fn write_registry(
     rancher: &RancherClient,
     api: &Api,
     policy: &Policy,
     token: &EcrToken,
     registry: &Registry,
-    changes: &mut Vec<Change>,
-) -> Result<(), RancherError> {
-    let credentials = rancher.list_credentials(api, &registry.id).await?;
-    let targets = credentials_to_update(&credentials);
-    if targets.is_empty() {
-        let credential_id = if policy.dry_run {
-            NEW_ID.to_string()
+    outcome: &mut HostOutcome,
+) {
+    let rancher_problem = |error| Problem::Rancher {
+        registry_id: Some(registry.id.clone()),
+        error,
+    };
+    let credentials = match rancher.list_credentials(api, &registry.id).await {
+        Ok(credentials) => credentials,
+        Err(error) => return outcome.problems.push(rancher_problem(error)),
+    };
+    if credentials.is_empty() {
+        let created = if policy.dry_run {
+            Ok(NEW_ID.to_string())
         } else {
             rancher
                 .create_credential(api, &registry.id, &token.username, &token.password)
-                .await?
-                .id
+                .await
+                .map(|credential| credential.id)
         };
-        changes.push(Change::CreatedCredential {
-            registry_id: registry.id.clone(),
-            credential_id,
-        });
-        return Ok(());
-    }
-    let mut first_error = None;
-    for credential in targets {
-        if policy.dry_run {
-            changes.push(Change::Updated {
+        match created {
+            Ok(credential_id) => outcome.changes.push(Change::CreatedCredential {
                 registry_id: registry.id.clone(),
-                credential_id: credential.id.clone(),
-            });
-            continue;
+                credential_id,
+            }),
+            Err(error) => outcome.problems.push(rancher_problem(error)),
         }
-        match rancher
-            .update_credential(api, credential, &token.username, &token.password)
-            .await
-        {
-            Ok(()) => changes.push(Change::Updated {
+        return;
+    }
+    let targets = credentials_to_update(&credentials);
+    if targets.is_empty() {
+        return outcome.problems.push(Problem::OnlyInactiveCredentials {
+            registry_id: registry.id.clone(),
+            credential_ids: credentials.iter().map(|c| c.id.clone()).collect(),
+        });
+    }
+    for credential in targets {
+        let written = if policy.dry_run {
+            Ok(())
+        } else {
+            rancher
+                .update_credential(api, credential, &token.username, &token.password)
+                .await
+        };
+        match written {
+            Ok(()) => outcome.changes.push(Change::Updated {
                 registry_id: registry.id.clone(),
                 credential_id: credential.id.clone(),
             }),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
+            Err(error) => outcome.problems.push(rancher_problem(error)),
         }
     }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// AUTO_CREATE: registry, then credential. Idempotent: if Rancher says the
 /// address is taken (another updater, or a race), the existing registry is
-/// used instead of a duplicate (§5 `ServerAddressUsed`).
+/// written instead of creating a duplicate (§5 `ServerAddressUsed`).
 async fn create_registry(
     rancher: &RancherClient,
     api: &Api,
     policy: &Policy,
     token: &EcrToken,
-    host: &RegistryHost,
-) -> Result<Change, Problem> {
-    let rancher_problem = |registry_id: Option<&str>, error| Problem::Rancher {
-        registry_id: registry_id.map(str::to_string),
-        error,
-    };
+    outcome: &mut HostOutcome,
+) {
     if policy.dry_run {
-        return Ok(Change::CreatedRegistry {
+        return outcome.changes.push(Change::CreatedRegistry {
             registry_id: NEW_ID.to_string(),
             credential_id: NEW_ID.to_string(),
         });
     }
+    let host = outcome.host.clone();
+    let rancher_problem = |registry_id: Option<&str>, error| Problem::Rancher {
+        registry_id: registry_id.map(str::to_string),
+        error,
+    };
     let registry = match rancher.create_registry(api, host.as_str()).await {
         Ok(registry) => registry,
         Err(error) if error.code() == Some("ServerAddressUsed") => {
-            let registries = rancher
-                .list_registries(api)
-                .await
-                .map_err(|e| rancher_problem(None, e))?;
-            let (live, _) = matching_registries(host, &registries);
-            let Some(existing) = live.first() else {
-                return Err(rancher_problem(None, error));
+            let registries = match rancher.list_registries(api).await {
+                Ok(registries) => registries,
+                Err(e) => return outcome.problems.push(rancher_problem(None, e)),
             };
-            let mut changes = Vec::new();
-            write_registry(rancher, api, policy, token, existing, &mut changes)
-                .await
-                .map_err(|e| rancher_problem(Some(&existing.id), e))?;
-            return changes.into_iter().next().ok_or(Problem::Rancher {
-                registry_id: Some(existing.id.clone()),
-                error,
-            });
+            let (live, _) = matching_registries(&host, &registries);
+            if live.is_empty() {
+                return outcome.problems.push(rancher_problem(None, error));
+            }
+            for existing in live {
+                write_registry(rancher, api, policy, token, existing, outcome).await;
+            }
+            return;
         }
-        Err(error) => return Err(rancher_problem(None, error)),
+        Err(error) => return outcome.problems.push(rancher_problem(None, error)),
     };
-    let credential = rancher
+    match rancher
         .create_credential(api, &registry.id, &token.username, &token.password)
         .await
-        .map_err(|e| rancher_problem(Some(&registry.id), e))?;
-    Ok(Change::CreatedRegistry {
-        registry_id: registry.id,
-        credential_id: credential.id,
-    })
+    {
+        Ok(credential) => outcome.changes.push(Change::CreatedRegistry {
+            registry_id: registry.id,
+            credential_id: credential.id,
+        }),
+        Err(error) => outcome
+            .problems
+            .push(rancher_problem(Some(&registry.id), error)),
+    }
 }
 
 #[cfg(test)]
@@ -364,6 +423,8 @@ mod tests {
         assert_eq!(id_number("1c12"), 12);
         assert_eq!(id_number("1sp105"), 105);
         assert_eq!(id_number("garbage"), u64::MAX);
+        assert_eq!(id_number("1c"), u64::MAX);
+        assert_eq!(id_number("11"), u64::MAX);
         assert!(id_number("1c9") < id_number("1c10"));
     }
 

@@ -12,6 +12,11 @@ use crate::config::RetryPolicy;
 
 /// Never refresh more often than this after a success, whatever the expiry says.
 const MIN_REFRESH: Duration = Duration::from_secs(10);
+/// What a token without a usable expiry is assumed to live (docs/ecr-facts.md).
+const ASSUMED_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// When nothing could be written for reasons a person must fix (no
+/// matching registry, only deactivated ones), look again this often.
+pub const RECHECK_WITHOUT_REGISTRY: Duration = Duration::from_secs(10 * 60);
 
 /// The delay until the next refresh after a successful cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +37,11 @@ pub fn next_refresh(
     for expiry in expiries {
         match expiry.and_then(|at| at.duration_since(now).ok()) {
             Some(remaining) if !remaining.is_zero() => delay = delay.min(remaining / 2),
-            _ => expiry_unusable = true,
+            // As if the token had just been issued for the usual 12 hours.
+            _ => {
+                expiry_unusable = true;
+                delay = delay.min(ASSUMED_LIFETIME / 2);
+            }
         }
     }
     NextRefresh {
@@ -104,6 +113,9 @@ mod tests {
         let next = next_refresh(now, [in_2015, None], 6 * HOUR);
         assert_eq!(next.delay, 6 * HOUR);
         assert!(next.expiry_unusable);
+        // Even with the longest interval, half the usual lifetime at most.
+        assert_eq!(next_refresh(now, [None], 12 * HOUR).delay, 6 * HOUR);
+        assert_eq!(next_refresh(now, [None], HOUR).delay, HOUR);
     }
 
     #[test]

@@ -59,7 +59,8 @@ impl Status {
     pub fn record(&self, report: &CycleReport, now: SystemTime, next_refresh: SystemTime) {
         let mut state = self.state();
         state.cycles += 1;
-        state.cycle_error = report.failure.as_ref().map(|f| f.to_string());
+        let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
+        state.cycle_error = (!failures.is_empty()).then(|| failures.join("; "));
         if let Some(error) = &state.cycle_error {
             let error = error.clone();
             for registry in state.registries.values_mut() {
@@ -154,7 +155,7 @@ mod tests {
         CycleReport {
             environment: Some("1a5".into()),
             hosts: vec![outcome],
-            failure: None,
+            failures: Vec::new(),
         }
     }
 
@@ -176,7 +177,10 @@ mod tests {
         status.record(&report(false), t0 + 6 * HOUR, t0 + 6 * HOUR);
         let (healthy, body) = status.health(t0 + 6 * HOUR);
         assert!(healthy, "{body}");
-        assert!(body["registries"][0]["lastError"].as_str().unwrap().contains("AUTO_CREATE"));
+        assert!(body["registries"][0]["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("AUTO_CREATE"));
         let (healthy, body) = status.health(t0 + 6 * HOUR + Duration::from_secs(301));
         assert!(!healthy);
         assert_eq!(body["status"], "unhealthy");

@@ -61,6 +61,10 @@ async fn updates_the_credential_on_every_url_form() {
         ("/v1/projects/1a5", KeyKind::Project),
         ("/v2-beta/projects/1a5/", KeyKind::Project),
         ("/v2-beta/projects/1a5", KeyKind::Admin),
+        ("/v1/", KeyKind::Environment),
+        ("/v2-beta", KeyKind::Environment),
+        ("/v1/projects/1a5/", KeyKind::Project),
+        ("/v2-beta/projects/1a5", KeyKind::Environment),
     ];
     for (path, kind) in forms {
         let sim = RancherSim::start().await;
@@ -473,7 +477,7 @@ async fn an_admin_key_needs_an_environment_endpoint() {
     let result = once(&env).await;
     assert_eq!(result.status.code(), Some(1), "{}", result.output());
     assert!(
-        result.output().contains("projects/1a5"),
+        result.output().contains("account of kind admin"),
         "{}",
         result.output()
     );
@@ -628,6 +632,18 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
             "AWS_ROLE_ARN",
             Box::new(|env| set(env, "AWS_ROLE_ARN", "my-role")),
         ),
+        (
+            "CATTLE_ACCESS_KEY",
+            Box::new(|env| unset(env, "CATTLE_ACCESS_KEY")),
+        ),
+        (
+            "CATTLE_URL",
+            Box::new(|env| set(env, "CATTLE_URL", "rancher:8080/v1")),
+        ),
+        (
+            "REFRESH_INTERVAL",
+            Box::new(|env| set(env, "REFRESH_INTERVAL", "often")),
+        ),
     ];
     for (setting, change) in cases {
         let mut env = good.clone();
@@ -650,4 +666,197 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
         sim.requests().is_empty(),
         "a configuration error made a request"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_create_uses_a_registry_that_appeared_meanwhile() {
+    // Another writer adds the registry between our list and our create:
+    // Rancher answers 400 ServerAddressUsed and we must not duplicate it.
+    let sim = rancher().await;
+    sim.add_registry_before_next_post(PROJECT, ECR_HOST);
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    set(&mut env, "AUTO_CREATE", "true");
+
+    let result = once(&env).await;
+    assert!(result.status.success(), "{}", result.output());
+    let registries = sim.registries(PROJECT);
+    assert_eq!(registries.len(), 1, "{registries:?}");
+    let credentials = sim.credentials(PROJECT);
+    assert_eq!(credentials.len(), 1, "{credentials:?}");
+    assert_eq!(credentials[0].registry_id, registries[0].id);
+    assert_holds_token(&credentials[0], ACCOUNT);
+    assert!(sim
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.status == 400 && r.path_and_query.contains("registries")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_create_through_an_environment_endpoint_lands_in_that_environment() {
+    let sim = rancher().await;
+    sim.add_key(
+        "ADMINKEY000000000000",
+        RANCHER_SECRET_KEY,
+        KeyKind::Admin,
+        None,
+    );
+    let mut env = base_env(&format!("{}/v2-beta/projects/1a5", sim.url()));
+    set(&mut env, "CATTLE_ACCESS_KEY", "ADMINKEY000000000000");
+    set(&mut env, "AUTO_CREATE", "true");
+
+    let result = once(&env).await;
+    assert!(result.status.success(), "{}", result.output());
+    let registries = sim.registries(PROJECT);
+    assert_eq!(registries.len(), 1, "{registries:?}");
+    assert_eq!(registries[0].account_id, PROJECT);
+    let credentials = sim.credentials(PROJECT);
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0].account_id, PROJECT);
+    // Nothing in the admin's own account or another environment.
+    assert!(sim.registries("1a1").is_empty());
+    assert!(sim.registries(OTHER_PROJECT).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failing_registry_does_not_block_the_others() {
+    let sim = rancher().await;
+    let ids = ["111111111111", "222222222222"];
+    let mut creds = Vec::new();
+    for id in ids {
+        let address = format!("{id}.dkr.ecr.us-east-1.amazonaws.com");
+        let registry = sim.add_registry(PROJECT, &address, "active");
+        creds.push(sim.add_credential(PROJECT, &registry, "AWS", "stale", "active"));
+    }
+    sim.fail_matching("PUT", &creds[0], 1, 500);
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    set(&mut env, "AWS_ECR_REGISTRY_IDS", &ids.join(","));
+
+    let result = once(&env).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert_eq!(
+        credential(&sim, PROJECT, &creds[0]).secret_value.as_deref(),
+        Some("stale")
+    );
+    assert_holds_token(&credential(&sim, PROJECT, &creds[1]), ids[1]);
+    assert!(result.output().contains("500"), "{}", result.output());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aws_outage_fails_once_and_the_daemon_keeps_retrying() {
+    let sim = rancher().await;
+    let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
+    let cred = sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    let nothing_there = support::moto::free_port();
+    set(
+        &mut env,
+        "AWS_ENDPOINT_URL",
+        &format!("http://127.0.0.1:{nothing_there}"),
+    );
+
+    let result = once(&env).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.output().contains("aws_unreachable"),
+        "{}",
+        result.output()
+    );
+
+    set(&mut env, "RETRY_MIN_DELAY", "50ms");
+    set(&mut env, "RETRY_MAX_DELAY", "100ms");
+    let mut daemon = spawn(&env, &[]);
+    daemon
+        .wait_for("three failed attempts", |d| {
+            d.output().matches("retrying in").count() >= 3
+        })
+        .await;
+    assert!(daemon.is_running());
+    let (status, _) = daemon.terminate().await;
+    assert!(status.success());
+    assert_eq!(
+        credential(&sim, PROJECT, &cred).secret_value.as_deref(),
+        Some("stale")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_registry_is_not_revived_without_auto_create() {
+    let sim = rancher().await;
+    let removed = sim.add_registry(PROJECT, ECR_HOST, "active");
+    sim.remove_registry(&removed);
+
+    let result = once(&base_env(&format!("{}/v1", sim.url()))).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.output().contains("AUTO_CREATE"),
+        "{}",
+        result.output()
+    );
+    assert_eq!(sim.registries(PROJECT).len(), 1);
+    assert!(sim.credentials(PROJECT).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deactivated_credentials_are_reported_not_replaced() {
+    let sim = rancher().await;
+    let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
+    let inactive = sim.add_credential(PROJECT, &registry, "AWS", "stale", "inactive");
+
+    let result = once(&base_env(&format!("{}/v1", sim.url()))).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(result.output().contains(&inactive), "{}", result.output());
+    assert_eq!(sim.credentials(PROJECT).len(), 1);
+    assert_eq!(
+        credential(&sim, PROJECT, &inactive).secret_value.as_deref(),
+        Some("stale")
+    );
+}
+
+/// An ECR look-alike whose 200 answer cannot be parsed: the SDK's error
+/// then holds the raw response, token included.
+async fn unparsable_ecr(token: &str) -> String {
+    let body = serde_json::json!({"authorizationData": [{
+        "authorizationToken": token,
+        "expiresAt": "tomorrow",
+        "proxyEndpoint": format!("https://{ECR_HOST}"),
+    }]})
+    .to_string();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { ([("content-type", "application/x-amz-json-1.1")], body) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_output_when_aws_answers_garbage() {
+    let sim = rancher().await;
+    let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
+    sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
+    let password = "GarbagePathPassword0123456789";
+    let token = base64_of(&format!("AWS:{password}"));
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    set(&mut env, "AWS_ENDPOINT_URL", &unparsable_ecr(&token).await);
+    set(&mut env, "LOG_LEVEL", "trace,rancher_ecr_credentials=trace");
+
+    for args in [&["--once"][..], &["--check"][..]] {
+        let result = run(&env, args).await;
+        assert_eq!(
+            result.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            result.output()
+        );
+        let output = result.output();
+        assert!(output.contains("ECR") || output.contains("AWS"), "{output}");
+        for secret in [password, token.as_str(), AWS_SECRET_KEY, RANCHER_SECRET_KEY] {
+            assert!(
+                !output.contains(secret),
+                "{args:?}: {secret} leaked:\n{output}"
+            );
+        }
+    }
 }

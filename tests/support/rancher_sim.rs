@@ -246,17 +246,32 @@ impl RancherSim {
     /// Adds a registry in `state` (no pending transition) and returns its id `1sp<n>`.
     pub fn add_registry(&self, project: &str, server_address: &str, state: &str) -> String {
         let account = must_parse_id(project);
-        let mut st = self.shared.lock();
-        st.next_registry += 1;
-        let num = st.next_registry;
-        st.registries.insert(
-            num,
-            Registry {
-                meta: Meta::seeded(num, account, state),
-                server_address: server_address.to_string(),
-            },
-        );
+        let num = self
+            .shared
+            .lock()
+            .insert_registry(account, server_address, state);
         format_id(Kind::Registry, num)
+    }
+
+    /// Simulates a concurrent writer: just before the next POST is handled,
+    /// an active registry with `server_address` appears in `project`.
+    pub fn add_registry_before_next_post(&self, project: &str, server_address: &str) {
+        let account = must_parse_id(project);
+        self.shared
+            .lock()
+            .before_next_post
+            .push((account, server_address.to_string()));
+    }
+
+    /// The next `n` API requests with `method` whose path contains
+    /// `path_part` answer `status` (after the `fail_next` ones).
+    pub fn fail_matching(&self, method: &str, path_part: &str, n: usize, status: u16) {
+        self.shared.lock().fail_rules.push(FailRule {
+            method: method.to_string(),
+            path_part: path_part.to_string(),
+            remaining: n,
+            status,
+        });
     }
 
     /// Adds a credential in `state` (no pending transition) and returns its id `1c<n>`.
@@ -509,7 +524,17 @@ impl Credential {
     }
 }
 
+/// A targeted failure (see `RancherSim::fail_matching`).
+struct FailRule {
+    method: String,
+    path_part: String,
+    remaining: usize,
+    status: u16,
+}
+
 struct SimState {
+    before_next_post: Vec<(u64, String)>,
+    fail_rules: Vec<FailRule>,
     projects: BTreeMap<u64, Project>,
     keys: Vec<Key>,
     registries: BTreeMap<u64, Registry>,
@@ -525,6 +550,22 @@ struct SimState {
 }
 
 impl SimState {
+    /// Adds a registry in `state` and returns its number.
+    fn insert_registry(&mut self, account: u64, server_address: &str, state: &str) -> u64 {
+        self.next_registry += 1;
+        let num = self.next_registry;
+        self.registries.insert(
+            num,
+            Registry {
+                meta: Meta::seeded(num, account, state),
+                server_address: server_address.to_string(),
+            },
+        );
+        num
+    }
+}
+
+impl SimState {
     fn new() -> SimState {
         SimState {
             projects: BTreeMap::new(),
@@ -536,6 +577,8 @@ impl SimState {
             requests: Vec::new(),
             fail_remaining: 0,
             fail_status: 500,
+            before_next_post: Vec::new(),
+            fail_rules: Vec::new(),
             access_control: true,
             activation_delay: 1,
             serial: 0,
@@ -1549,6 +1592,18 @@ fn api(
     if st.fail_remaining > 0 {
         st.fail_remaining -= 1;
         return Err(ApiError::status(st.fail_status));
+    }
+    let path = format!("/{}", inc.segments.join("/"));
+    if let Some(rule) = st.fail_rules.iter_mut().find(|rule| {
+        rule.remaining > 0 && rule.method == inc.method.as_str() && path.contains(&rule.path_part)
+    }) {
+        rule.remaining -= 1;
+        return Err(ApiError::status(rule.status));
+    }
+    if inc.method == Method::POST {
+        for (account, address) in std::mem::take(&mut st.before_next_post) {
+            st.insert_registry(account, &address, "active");
+        }
     }
     // `_method=` override for POST (§8).
     let method = match inc.query_first("_method") {
