@@ -130,12 +130,17 @@ pub struct TokenSource {
     metrics: Arc<Metrics>,
 }
 
-/// An HTTPS client like the SDK's default (rustls with aws-lc, proxies
-/// from HTTPS_PROXY/NO_PROXY) that also trusts the given PEM bundle.
-fn http_client_with_ca(pem: &[u8]) -> aws_sdk_ecr::config::SharedHttpClient {
+/// The SDK's HTTPS client (hyper and rustls, proxies from HTTPS_PROXY/
+/// NO_PROXY), with ring for cryptography like the Rancher client, so one
+/// crypto library serves both, and trusting `ca_bundle` (PEM) besides the
+/// system roots.
+fn https_client(ca_bundle: Option<&[u8]>) -> aws_sdk_ecr::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
-    let trust = TrustStore::default().with_pem_certificate(pem.to_vec());
+    let mut trust = TrustStore::default();
+    if let Some(pem) = ca_bundle {
+        trust = trust.with_pem_certificate(pem.to_vec());
+    }
     // The bundle was checked when the configuration was read.
     let context = TlsContext::builder()
         .with_trust_store(trust)
@@ -143,7 +148,7 @@ fn http_client_with_ca(pem: &[u8]) -> aws_sdk_ecr::config::SharedHttpClient {
         .unwrap_or_default();
     Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .tls_context(context.clone());
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = components {
@@ -172,13 +177,12 @@ impl TokenSource {
             .operation_attempt_timeout(Duration::from_secs(20))
             .operation_timeout(Duration::from_secs(60))
             .build();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        let base = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
-            .timeout_config(timeouts);
-        if let Some(pem) = ca_bundle {
-            loader = loader.http_client(http_client_with_ca(pem));
-        }
-        let base = loader.load().await;
+            .timeout_config(timeouts)
+            .http_client(https_client(ca_bundle))
+            .load()
+            .await;
         let sdk_config = match &settings.role {
             None => base,
             Some(role) => {

@@ -245,6 +245,9 @@ impl RancherClient {
         // Without it, a server with access control off runs an unknown key
         // as admin across all environments (§1).
         headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
+        // ring for TLS, as the AWS client uses: one crypto library in the
+        // binary. Installing twice (a second client) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client_error = |err: reqwest::Error| RancherError::Client {
             reason: err.to_string(),
         };

@@ -555,7 +555,9 @@ async fn ping_answers_pong() {
     let sim = rancher().await;
     let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
     let address = daemon.health_address().await;
-    let body = reqwest::get(format!("http://{address}/ping"))
+    let body = support::http()
+        .get(format!("http://{address}/ping"))
+        .send()
         .await
         .unwrap()
         .text()

@@ -45,7 +45,11 @@ fn sim_port(sim: &RancherSim) -> u16 {
 }
 
 async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.expect("health endpoint answers");
+    let response = support::http()
+        .get(url)
+        .send()
+        .await
+        .expect("health endpoint answers");
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
 }

@@ -86,7 +86,7 @@ async fn call(
     } else {
         format!("{}{url}", sim.url())
     };
-    let mut req = reqwest::Client::new().request(method, url);
+    let mut req = support::http().request(method, url);
     if let Some((access, secret)) = key {
         req = req.basic_auth(access, Some(secret));
     }
@@ -975,7 +975,7 @@ async fn create_validates_and_drops_unknown_fields() {
     )
     .await;
     garbage.assert_error(422, "MissingRequired"); // empty body is an empty object
-    let resp = reqwest::Client::new()
+    let resp = support::http()
         .post(format!("{}/v1/registries", sim.url()))
         .basic_auth(ENV_KEY.0, Some(ENV_KEY.1))
         .header("Content-Type", "text/plain")
@@ -988,7 +988,7 @@ async fn create_validates_and_drops_unknown_fields() {
     assert_eq!(body["code"], "InvalidBodyContent");
 
     // Whatever the Content-Type, JSON is parsed; unknown keys are dropped.
-    let resp = reqwest::Client::new()
+    let resp = support::http()
         .post(format!("{}/v1/registries", sim.url()))
         .basic_auth(ENV_KEY.0, Some(ENV_KEY.1))
         .header("Content-Type", "text/plain")
