@@ -8,9 +8,9 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-alpine AS build
-# musl makes a fully static binary; aws-lc (TLS) builds with the C toolchain.
+# musl makes a fully static binary; ring (TLS crypto) needs a C compiler.
 # hadolint ignore=DL3018
-RUN apk add --no-cache build-base cmake perl ca-certificates
+RUN apk add --no-cache build-base ca-certificates
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src

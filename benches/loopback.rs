@@ -5,6 +5,14 @@
 //! thresholds: they are written to docs/benchmarks.md.
 //!
 //!     cargo bench --bench loopback            (BENCH_IDLE_SECS=60 by default)
+//!
+//! To measure the binary the image ships (static), build it and point
+//! RANCHER_ECR_CREDENTIALS_BINARY at it:
+//!
+//!     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release \
+//!         --target x86_64-unknown-linux-gnu --target-dir target/static-release
+//!     RANCHER_ECR_CREDENTIALS_BINARY=target/static-release/x86_64-unknown-linux-gnu/release/rancher-ecr-credentials \
+//!         cargo bench --bench loopback
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -147,8 +155,13 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let binary = env!("CARGO_BIN_EXE_rancher-ecr-credentials");
-    let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
+    let binary = support::daemon::binary();
+    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+    let linkage = match std::process::Command::new("file").arg(&binary).output() {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("static") => "static",
+        Ok(_) => "dynamic (glibc shared, its pages count in RSS)",
+        Err(_) => "unknown linkage",
+    };
 
     let (first_1, steady_1) = requests_per_cycle(0).await;
     let (first_250, steady_250) = requests_per_cycle(250).await;
@@ -195,8 +208,8 @@ async fn main() {
         writeln!(
         doc,
         "Measured by `cargo bench --bench loopback` on {} ({} cores, {}), against moto and the \
-         Rancher simulator on 127.0.0.1. The binary is the bench profile (= release: opt-level z, \
-         LTO, stripped). Medians of 5 starts where it says so.\n",
+         Rancher simulator on 127.0.0.1. Binary: release profile (opt-level z, LTO, stripped), \
+         {linkage}. Medians of 5 starts where it says so.\n",
         humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         cpu
@@ -250,7 +263,14 @@ async fn main() {
         "\nRaw: first update {updates:.1?} ms; RSS {rss:?} KiB; SIGTERM to exit {stops:.1?} ms."
     );
     let _ = writeln!(doc, "\nThe image is this binary plus the CA bundle (~0.2 MiB) on `scratch`; no Docker engine runs here to build it, so its size is estimated from those parts.");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
+    let name = if linkage == "static" {
+        "benchmarks-static.md"
+    } else {
+        "benchmarks.md"
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs")
+        .join(name);
     std::fs::write(&path, doc).expect("docs/benchmarks.md written");
     println!("wrote {}", path.display());
 }

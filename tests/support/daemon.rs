@@ -61,8 +61,15 @@ pub fn unset(env: &mut Vec<(String, String)>, key: &str) {
     env.retain(|(k, _)| k != key);
 }
 
+/// The binary under test: cargo's build, or `RANCHER_ECR_CREDENTIALS_BINARY`
+/// (the benchmark measures a static release build that way).
+pub fn binary() -> String {
+    std::env::var("RANCHER_ECR_CREDENTIALS_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_rancher-ecr-credentials").to_string())
+}
+
 fn command(env: &[(String, String)], args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"));
+    let mut command = Command::new(binary());
     command
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
