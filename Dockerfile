@@ -32,4 +32,8 @@ ENV HOME=/home/app
 USER 65532:65532
 # /ping (liveness), /healthz (freshness), /metrics
 EXPOSE 8080
+# Liveness only (/ping): a bad key shows on /healthz, it must not make the
+# container unhealthy-and-restarted.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+    CMD ["/rancher-ecr-credentials", "--health-probe"]
 ENTRYPOINT ["/rancher-ecr-credentials"]

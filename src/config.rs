@@ -157,6 +157,11 @@ pub struct Cli {
     /// is off)
     #[arg(long)]
     pub check: bool,
+
+    /// Ask the running daemon's /ping on LISTEN_PORT and exit 0 if it
+    /// answers (a HEALTHCHECK for images without curl)
+    #[arg(long, conflicts_with_all = ["once", "dry_run", "check"])]
+    pub health_probe: bool,
 }
 
 /// What the process does.

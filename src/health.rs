@@ -45,6 +45,35 @@ pub async fn bind(
     Ok((bound, async move { axum::serve(listener, app).await }))
 }
 
+/// `--health-probe`: GET /ping on the local port, as a container
+/// HEALTHCHECK can run it in an image with nothing else inside. Liveness
+/// only, like /ping itself: a bad key must not make the container restart.
+pub fn probe(port: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let port: u16 = port
+        .trim()
+        .parse()
+        .map_err(|_| format!("LISTEN_PORT {port:?} is not a port number"))?;
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let timeout = std::time::Duration::from_secs(3);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .map_err(|err| format!("nothing answers on {address}: {err}"))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    stream
+        .write_all(b"GET /ping HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .map_err(|err| format!("cannot ask {address}: {err}"))?;
+    let mut response = Vec::new();
+    let _ = stream.take(4096).read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    let status = response.split_whitespace().nth(1);
+    if response.starts_with("HTTP/") && status == Some("200") && response.ends_with("pong!") {
+        Ok(())
+    } else {
+        Err(format!("{address}/ping did not answer pong!"))
+    }
+}
+
 async fn healthz(State(shared): State<Shared>) -> impl IntoResponse {
     let (healthy, body) = shared.status.health(SystemTime::now());
     let code = if healthy {

@@ -7,7 +7,17 @@ use rancher_ecr_credentials::config::{Cli, Config};
 use rancher_ecr_credentials::{daemon, telemetry};
 
 fn main() -> ExitCode {
-    let config = match Config::from_cli(Cli::parse()) {
+    let cli = Cli::parse();
+    if cli.health_probe {
+        return match rancher_ecr_credentials::health::probe(&cli.listen_port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("rancher-ecr-credentials: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::from_cli(cli) {
         Ok(config) => config,
         Err(err) => return config_error(err),
     };

@@ -91,8 +91,18 @@ async fn healthz_is_green_only_when_credentials_are_fresh() {
     }
     let (status, pong) = get(&format!("http://{address}/ping")).await;
     assert_eq!((status, pong.as_str()), (200, "pong!"));
+
+    // The image's HEALTHCHECK: the binary asks /ping, needing no other setting.
+    let port = address.rsplit(':').next().unwrap();
+    let probe = |port: String| async move {
+        run(&[("LISTEN_PORT".to_string(), port)], &["--health-probe"]).await
+    };
+    let healthy = probe(port.to_string()).await;
+    assert!(healthy.status.success(), "{}", healthy.output());
     let (exit, _) = daemon.terminate().await;
     assert!(exit.success());
+    let gone = probe(port.to_string()).await;
+    assert_eq!(gone.status.code(), Some(1), "{}", gone.output());
 }
 
 #[tokio::test(flavor = "multi_thread")]
