@@ -13,7 +13,9 @@ FROM rust:${RUST_VERSION}-alpine AS build
 RUN apk add --no-cache build-base ca-certificates
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# benches/ only because Cargo.toml names the benchmark; it is not built.
 COPY src ./src
+COPY benches ./benches
 RUN cargo build --release --locked \
     && cp target/release/rancher-ecr-credentials /rancher-ecr-credentials
 
