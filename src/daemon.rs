@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Mode};
@@ -29,18 +30,35 @@ fn config_error(message: &str) -> ExitCode {
     ExitCode::from(EXIT_CONFIG)
 }
 
-/// Runs the process in the configured mode.
+/// Runs the process in the configured mode until it is done or a SIGTERM
+/// or SIGINT arrives. Signals are watched from the first moment: as PID 1
+/// in a container, a process without handlers ignores them.
 pub async fn run(config: Config) -> ExitCode {
+    let mut shutdown = Shutdown::install();
+    let daemon_mode = config.mode == Mode::Daemon;
+    tokio::select! {
+        code = run_mode(config) => code,
+        () = shutdown.recv() => {
+            info!("shutting down");
+            // An interrupted one-shot mode did not finish its job.
+            exit_code(daemon_mode)
+        }
+    }
+}
+
+async fn run_mode(config: Config) -> ExitCode {
     let metrics = Arc::new(Metrics::new());
     let mut updater = match Updater::new(&config, metrics.clone()).await {
         Ok(updater) => updater,
         Err(err) => return config_error(&format!("configuration error: {err}")),
     };
     if config.rancher.insecure {
-        warn!(
-            "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so the Rancher \
-             secret key and the ECR passwords can be intercepted. Use SSL_CERT_FILE instead."
-        );
+        let warning = "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so \
+                       the Rancher secret key and the ECR passwords can be intercepted. Use \
+                       --ca-file or SSL_CERT_FILE instead.";
+        // Whatever LOG_LEVEL says.
+        eprintln!("rancher-ecr-credentials: WARNING: {warning}");
+        warn!("{warning}");
     }
     match config.mode {
         Mode::Check => crate::check::run(&mut updater).await,
@@ -87,19 +105,15 @@ async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> 
 
     let mut backoff = Backoff::new(config.retry);
     let mut warned_about_expiry = false;
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
     loop {
         metrics.cycle_started();
-        // An in-flight request is dropped on shutdown: Rancher applies a
-        // PUT whole or not at all, and the next start rewrites it anyway.
+        // On shutdown (see `run`) an in-flight request is dropped: Rancher
+        // applies a PUT whole or not at all, and the next start rewrites it.
         // Every request has its own timeout; this bounds the whole cycle
         // too, so nothing can stall the loop past a token's life.
-        let cycle = tokio::time::timeout(CYCLE_TIMEOUT, updater.cycle());
-        let report = tokio::select! {
-            report = cycle => report.unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT)),
-            () = &mut shutdown => return ExitCode::SUCCESS,
-        };
+        let report = tokio::time::timeout(CYCLE_TIMEOUT, updater.cycle())
+            .await
+            .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
         let now = SystemTime::now();
         let delay = if report.needs_retry() {
             backoff.next_delay()
@@ -137,10 +151,7 @@ async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> 
                 humantime::format_duration(delay)
             );
         }
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = &mut shutdown => return ExitCode::SUCCESS,
-        }
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -214,22 +225,40 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
+/// SIGTERM and SIGINT, registered when installed.
+struct Shutdown {
+    terminate: Option<Signal>,
+    interrupt: Option<Signal>,
+}
+
+impl Shutdown {
+    fn install() -> Shutdown {
+        let watch = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
             Err(err) => {
-                warn!("cannot watch SIGTERM: {err}");
-                std::future::pending::<()>().await
+                warn!("cannot watch {name}: {err}");
+                None
+            }
+        };
+        Shutdown {
+            terminate: watch(SignalKind::terminate(), "SIGTERM"),
+            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
+        }
+    }
+
+    /// Resolves at the first SIGTERM or SIGINT.
+    async fn recv(&mut self) {
+        async fn next(signal: &mut Option<Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        tokio::select! {
+            () = next(&mut self.terminate) => {}
+            () = next(&mut self.interrupt) => {}
+        }
     }
-    info!("shutting down");
 }

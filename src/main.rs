@@ -36,7 +36,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(daemon::run(config))
+    let code = runtime.block_on(daemon::run(config));
+    // Do not wait for blocking tasks (a DNS lookup in flight) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
 }
 
 fn config_error(err: impl std::fmt::Display) -> ExitCode {

@@ -376,3 +376,41 @@ async fn sigterm_ends_the_daemon_mid_sleep_and_mid_backoff() {
     let (status, output) = daemon.terminate().await;
     assert!(status.success(), "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_end_every_mode_mid_request() {
+    // A Rancher that accepts connections and never answers: a request
+    // would wait for RANCHER_TIMEOUT (10 minutes here), far beyond the 20 s
+    // the harness waits for the exit.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let mut env = base_env(&format!("http://127.0.0.1:{port}/v1"));
+    set(&mut env, "RANCHER_TIMEOUT", "10m");
+
+    for (args, signal, expected) in [
+        (&[][..], "INT", 0),
+        (&[][..], "TERM", 0),
+        (&["--once"][..], "TERM", 1),
+        (&["--check"][..], "INT", 1),
+    ] {
+        let before = connections.load(std::sync::atomic::Ordering::SeqCst);
+        let mut daemon = spawn(&env, args);
+        daemon
+            .wait_for("a request in flight", |_| {
+                connections.load(std::sync::atomic::Ordering::SeqCst) > before
+            })
+            .await;
+        let (status, output) = daemon.stop(signal).await;
+        assert_eq!(status.code(), Some(expected), "{args:?} {signal}: {output}");
+        assert!(output.contains("shutting down"), "{output}");
+    }
+}

@@ -62,7 +62,11 @@ fn docker_build_context_is_a_complete_cargo_project() {
         let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
         for source in &parts[..parts.len() - 1] {
             let status = Command::new("cp")
-                .args(["-r", &repo(source).to_string_lossy(), &context.to_string_lossy()])
+                .args([
+                    "-r",
+                    &repo(source).to_string_lossy(),
+                    &context.to_string_lossy(),
+                ])
                 .status()
                 .unwrap();
             assert!(status.success(), "cp {source}");

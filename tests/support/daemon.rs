@@ -186,10 +186,15 @@ impl Running {
     }
 
     /// Sends SIGTERM and waits for the exit.
-    pub async fn terminate(mut self) -> (ExitStatus, String) {
+    pub async fn terminate(self) -> (ExitStatus, String) {
+        self.stop("TERM").await
+    }
+
+    /// Sends the signal (`TERM`, `INT`) and waits for the exit, at most 20 s.
+    pub async fn stop(mut self, signal: &str) -> (ExitStatus, String) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
+                .args([&format!("-{signal}"), &pid.to_string()])
                 .status();
         }
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
