@@ -131,10 +131,16 @@ pub struct Cli {
     )]
     pub log_format: String,
 
-    /// PEM bundle of CA certificates to trust besides the system roots (for
-    /// a Rancher server with a private CA, or a TLS-intercepting proxy)
-    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE")]
+    /// PEM bundle of CA certificates to trust besides the system roots, for
+    /// AWS and Rancher (a Rancher server with a private CA, a TLS-intercepting
+    /// proxy). SSL_CERT_FILE instead replaces the system roots
+    #[arg(long, env = "CA_FILE", value_name = "FILE")]
     pub ca_file: Option<String>,
+
+    /// The OpenSSL-style system bundle override, read by the TLS stack
+    /// itself; only checked here
+    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE", hide = true)]
+    pub ssl_cert_file: Option<String>,
 
     /// Do not verify Rancher's TLS certificate. Insecure: the Rancher secret
     /// key and the ECR password can be intercepted
@@ -365,7 +371,14 @@ impl Config {
                 })
             }
         };
-        let ca_bundle = non_empty(cli.ca_file).map(read_ca_bundle).transpose()?;
+        let ca_bundle = non_empty(cli.ca_file)
+            .map(|path| read_ca_bundle("CA_FILE (--ca-file)", path))
+            .transpose()?;
+        // rustls reads SSL_CERT_FILE itself, as the whole set of roots; a
+        // bad one would fail every TLS connection later, so say so now.
+        if let Some(path) = non_empty(cli.ssl_cert_file) {
+            read_ca_bundle("SSL_CERT_FILE", path)?;
+        }
         let mode = if cli.once {
             Mode::Once
         } else if cli.dry_run {
@@ -420,8 +433,7 @@ fn parse_flag(setting: &'static str, value: Option<String>) -> Result<bool, Conf
 
 /// Reads and checks a PEM bundle, so a bad file stops the start, not the
 /// first refresh.
-fn read_ca_bundle(path: String) -> Result<Vec<u8>, ConfigError> {
-    let setting = "SSL_CERT_FILE (--ca-file)";
+fn read_ca_bundle(setting: &'static str, path: String) -> Result<Vec<u8>, ConfigError> {
     let pem = std::fs::read(&path).map_err(|err| ConfigError::Invalid {
         setting,
         reason: format!("cannot read {path}: {err}"),
@@ -595,7 +607,8 @@ mod tests {
         let argv = ["x", "--once", "--check"];
         assert!(Cli::try_parse_from(argv).is_err());
         assert!(error_of(&["--log-format", "xml"]).contains("LOG_FORMAT"));
-        assert!(error_of(&["--ca-file", "/nonexistent.pem"]).contains("SSL_CERT_FILE"));
+        assert!(error_of(&["--ca-file", "/nonexistent.pem"]).contains("CA_FILE"));
+        assert!(error_of(&["--ssl-cert-file", "/nonexistent.pem"]).contains("SSL_CERT_FILE"));
         assert!(error_of(&["--ca-file", "/etc/hostname"]).contains("no PEM certificate"));
     }
 

@@ -85,7 +85,8 @@ fn exit_code(success: bool) -> ExitCode {
 }
 
 async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> ExitCode {
-    let status = Arc::new(Status::new(config.retry.max_delay));
+    let expected = config.aws.registry_ids.len().max(1);
+    let status = Arc::new(Status::new(config.retry.max_delay, expected));
     match crate::health::bind(config.listen, status.clone(), metrics.clone()).await {
         Ok((bound, serve)) => {
             info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");

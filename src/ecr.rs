@@ -58,6 +58,9 @@ pub enum AwsFailure {
     Auth,
     Throttled,
     Unreachable,
+    /// The EC2 instance metadata service (the last link of the credential
+    /// chain) did not answer.
+    Metadata,
     Other,
 }
 
@@ -77,6 +80,7 @@ impl AwsFailure {
             AwsFailure::Auth => "aws_auth",
             AwsFailure::Throttled => "aws_throttled",
             AwsFailure::Unreachable => "aws_unreachable",
+            AwsFailure::Metadata => "aws_imds",
             AwsFailure::Other => "aws_error",
         }
     }
@@ -89,8 +93,13 @@ impl AwsFailure {
             }
             AwsFailure::Throttled => "; ECR is throttling this account, retrying later",
             AwsFailure::Unreachable => {
-                "; check network access to the ECR and STS endpoints (on EC2 in bridge \
-                 networking, IMDSv2 needs a metadata hop limit of 2)"
+                "; check network access to the ECR and STS endpoints (and HTTPS_PROXY/NO_PROXY)"
+            }
+            AwsFailure::Metadata => {
+                "; no credentials came from the environment or a profile, and the EC2 instance \
+                 metadata service did not answer: on EC2 with Docker bridge networking, IMDSv2 \
+                 needs a hop limit of 2 (aws ec2 modify-instance-metadata-options \
+                 --http-put-response-hop-limit 2); elsewhere, give AWS credentials"
             }
             AwsFailure::Other => "",
         }
@@ -274,6 +283,7 @@ where
         SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
             AwsFailure::Unreachable
         }
+        SdkError::DispatchFailure(_) if imds_failed(&err) => AwsFailure::Metadata,
         SdkError::DispatchFailure(_) if caused_by::<CredentialsError>(&err) => AwsFailure::Auth,
         SdkError::ServiceError(_) => match err.code() {
             Some(
@@ -299,6 +309,25 @@ where
         kind,
         message: describe(&err),
     }
+}
+
+/// Whether the credential chain failed at IMDS. aws-config reports a token
+/// request that got no answer (the hop-limit symptom) with a private error
+/// type, listed inside the chain's own message, so that case is known by its
+/// fixed text; other IMDS failures carry the public `ImdsError`.
+fn imds_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if error.is::<aws_config::imds::client::error::ImdsError>()
+            || error
+                .to_string()
+                .contains("could not communicate with IMDS")
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// Whether `T` is somewhere in the error's source chain.
@@ -339,7 +368,8 @@ where
         }
         source = cause.source();
     }
-    text
+    // One line, whatever the SDK's messages look like.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Decodes one `authorizationData` entry: the token is base64 of

@@ -48,13 +48,24 @@ pub async fn bind(
 /// `--health-probe`: GET /ping on the local port, as a container
 /// HEALTHCHECK can run it in an image with nothing else inside. Liveness
 /// only, like /ping itself: a bad key must not make the container restart.
-pub fn probe(port: &str) -> Result<(), String> {
+pub fn probe(listen_address: &str, port: &str) -> Result<(), String> {
     use std::io::{Read, Write};
+    use std::net::IpAddr;
     let port: u16 = port
         .trim()
         .parse()
         .map_err(|_| format!("LISTEN_PORT {port:?} is not a port number"))?;
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let ip: IpAddr = listen_address
+        .trim()
+        .parse()
+        .map_err(|_| format!("LISTEN_ADDRESS {listen_address:?} is not an IP address"))?;
+    // A wildcard bind is reached on loopback; a specific one only there.
+    let ip = if ip.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        ip
+    };
+    let address = SocketAddr::new(ip, port);
     let timeout = std::time::Duration::from_secs(3);
     let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
         .map_err(|err| format!("nothing answers on {address}: {err}"))?;

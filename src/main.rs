@@ -9,7 +9,7 @@ use rancher_ecr_credentials::{daemon, telemetry};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.health_probe {
-        return match rancher_ecr_credentials::health::probe(&cli.listen_port) {
+        return match rancher_ecr_credentials::health::probe(&cli.listen_address, &cli.listen_port) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("rancher-ecr-credentials: {message}");
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
     if let Err(err) = telemetry::init(&config.log_level, config.log_format) {
         return config_error(err);
     }
+    bypass_proxy_for_instance_metadata();
     // One thread is plenty for a daemon that sleeps for hours, and keeps
     // the footprint small.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -40,6 +41,33 @@ fn main() -> ExitCode {
     // Do not wait for blocking tasks (a DNS lookup in flight) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     code
+}
+
+/// The EC2 metadata service and the ECS/EKS credential endpoint are
+/// link-local: never send those requests to an HTTP(S)_PROXY (both HTTP
+/// clients read NO_PROXY). Done before any thread exists.
+fn bypass_proxy_for_instance_metadata() {
+    const LINK_LOCAL: &str = "169.254.169.254,169.254.170.2,169.254.170.23,fd00:ec2::254";
+    let proxied = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some());
+    if !proxied {
+        return;
+    }
+    for name in ["NO_PROXY", "no_proxy"] {
+        let value = match std::env::var(name) {
+            Ok(existing) if !existing.trim().is_empty() => format!("{existing},{LINK_LOCAL}"),
+            _ => LINK_LOCAL.to_string(),
+        };
+        std::env::set_var(name, value);
+    }
 }
 
 fn config_error(err: impl std::fmt::Display) -> ExitCode {

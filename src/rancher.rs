@@ -30,8 +30,12 @@ const PLACEHOLDER_EMAIL: &str = "not-really@required.anymore";
 /// A Rancher API failure, with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum RancherError {
-    #[error("Rancher at {url} is unreachable: {detail}; check CATTLE_URL and the network")]
-    Unreachable { url: String, detail: String },
+    #[error("Rancher at {url} is unreachable: {detail}; {hint}")]
+    Unreachable {
+        url: String,
+        detail: String,
+        hint: &'static str,
+    },
     #[error(
         "Rancher rejected the API key (401) for {url}: check CATTLE_ACCESS_KEY/CATTLE_SECRET_KEY"
     )]
@@ -586,22 +590,21 @@ impl RancherClient {
             request = request.json(body);
         }
         let started = std::time::Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|err| RancherError::Unreachable {
-                url: url.to_string(),
-                detail: describe_transport_error(&err),
-            })?;
+        let response = request.send().await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => {
+                self.metrics
+                    .rancher_request(method.as_str(), started.elapsed());
+                return Err(unreachable(url, &err));
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
             .bytes()
             .await
-            .map_err(|err| RancherError::Unreachable {
-                url: url.to_string(),
-                detail: describe_transport_error(&err),
-            })?;
+            .map_err(|err| unreachable(url, &err))?;
         let took = started.elapsed();
         self.metrics.rancher_request(method.as_str(), took);
         tracing::debug!(%method, %url, status = status.as_u16(), elapsed_ms = took.as_millis() as u64, "rancher request");
@@ -662,6 +665,36 @@ fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &[u8]) -> Result<T, R
         url: url.to_string(),
         reason: format!("its response is not the expected JSON ({err})"),
     })
+}
+
+fn unreachable(url: &Url, err: &reqwest::Error) -> RancherError {
+    let hint = if certificate_rejected(err) {
+        "Rancher's TLS certificate is not trusted: give its CA with --ca-file (CA_FILE), or \
+         a complete bundle in SSL_CERT_FILE"
+    } else {
+        "check CATTLE_URL, the network and HTTP(S)_PROXY/NO_PROXY"
+    };
+    RancherError::Unreachable {
+        url: url.to_string(),
+        detail: describe_transport_error(err),
+        hint,
+    }
+}
+
+/// Whether TLS verification refused the server's certificate. rustls'
+/// error sits inside `io::Error`s, whose `source()` skips their payload, so
+/// those are opened with `get_ref`.
+fn certificate_rejected(err: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return matches!(tls, rustls::Error::InvalidCertificate(_));
+    }
+    if let Some(inner) = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return certificate_rejected(inner);
+    }
+    err.source().is_some_and(certificate_rejected)
 }
 
 /// reqwest's error chain, without the URL (the caller adds it).

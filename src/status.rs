@@ -39,15 +39,20 @@ struct State {
 pub struct Status {
     state: Mutex<State>,
     grace: Duration,
+    /// How many registries ECR should give tokens for (the configured
+    /// registry ids, or the caller's one): one that never arrives, or never
+    /// decodes, keeps the check red.
+    expected: usize,
 }
 
 impl Status {
     /// `grace`: how long past a planned refresh a credential still counts
     /// as fresh (the retry backoff's ceiling).
-    pub fn new(grace: Duration) -> Status {
+    pub fn new(grace: Duration, expected: usize) -> Status {
         Status {
             state: Mutex::new(State::default()),
             grace,
+            expected,
         }
     }
 
@@ -89,7 +94,7 @@ impl Status {
             r.last_success.is_some() && r.refresh_deadline.is_some_and(|deadline| now <= deadline)
         };
         let healthy = state.cycles > 0
-            && !state.registries.is_empty()
+            && state.registries.len() >= self.expected.max(1)
             && state.registries.values().all(fresh);
         let status = if state.cycles == 0 {
             "starting"
@@ -161,7 +166,7 @@ mod tests {
 
     #[test]
     fn starting_then_fresh_then_overdue() {
-        let status = Status::new(Duration::from_secs(300));
+        let status = Status::new(Duration::from_secs(300), 1);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let (healthy, body) = status.health(t0);
         assert!(!healthy);
@@ -187,8 +192,16 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_that_never_arrives_keeps_it_red() {
+        let status = Status::new(Duration::from_secs(300), 2);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        status.record(&report(true), t0, t0 + HOUR);
+        assert!(!status.health(t0).0);
+    }
+
+    #[test]
     fn never_written_is_never_healthy() {
-        let status = Status::new(Duration::from_secs(300));
+        let status = Status::new(Duration::from_secs(300), 1);
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         status.record(&report(false), t0, t0 + HOUR);
         assert!(!status.health(t0).0);

@@ -862,3 +862,33 @@ async fn no_secret_in_output_when_aws_answers_garbage() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_instance_metadata_service_gets_the_hop_limit_hint() {
+    // No keys, no profile: the chain ends at IMDS, which accepts and never
+    // answers, as a container behind a hop limit of 1 sees it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let imds = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let sim = rancher().await;
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    unset(&mut env, "AWS_ACCESS_KEY_ID");
+    unset(&mut env, "AWS_SECRET_ACCESS_KEY");
+    unset(&mut env, "AWS_EC2_METADATA_DISABLED");
+    set(&mut env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds);
+
+    let result = once(&env).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    let line = result
+        .stderr
+        .lines()
+        .find(|l| l.contains("cannot get an ECR token"))
+        .unwrap_or_else(|| panic!("no ECR error line:\n{}", result.stderr));
+    assert!(line.contains("aws_imds"), "{line}");
+    assert!(line.contains("hop limit"), "{line}");
+}

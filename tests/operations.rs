@@ -303,8 +303,21 @@ async fn rancher_over_tls_with_a_private_ca() {
         Some(1),
         "an unknown CA must be refused"
     );
+    assert!(
+        result.output().contains("TLS certificate is not trusted"),
+        "{}",
+        result.output()
+    );
     assert!(!written(&sim));
 
+    // CA_FILE adds to the system roots.
+    let mut env = base_env(&url);
+    set(&mut env, "CA_FILE", front.ca_file.to_str().unwrap());
+    let result = run(&env, &["--once"]).await;
+    assert!(result.status.success(), "{}", result.output());
+    assert!(written(&sim));
+
+    // SSL_CERT_FILE replaces them (OpenSSL's convention), which works too.
     let mut env = base_env(&url);
     set(&mut env, "SSL_CERT_FILE", front.ca_file.to_str().unwrap());
     let result = run(&env, &["--once"]).await;

@@ -15,6 +15,7 @@ use support::daemon::{
 };
 use support::moto::Moto;
 use support::rancher_sim::{KeyKind, RancherSim};
+use support::tls_front::TlsFront;
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -304,16 +305,6 @@ async fn static_binary_runs_alone_in_an_empty_root() {
     assert!(status.success(), "static build failed");
     let binary = target_dir.join("x86_64-unknown-linux-gnu/debug/rancher-ecr-credentials");
 
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-root");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
-    std::fs::copy(&binary, root.join("rancher-ecr-credentials")).unwrap();
-    std::fs::copy(
-        "/etc/ssl/certs/ca-certificates.crt",
-        root.join("etc/ssl/certs/ca-certificates.crt"),
-    )
-    .expect("the machine's CA bundle");
-
     let sim = RancherSim::start().await;
     sim.add_project("1a5");
     sim.add_key(
@@ -324,6 +315,19 @@ async fn static_binary_runs_alone_in_an_empty_root() {
     );
     let registry = sim.add_registry("1a5", ECR_HOST, "active");
     let credential = sim.add_credential("1a5", &registry, "AWS", "stale", "active");
+    // Rancher over https, trusted only through the image's CA bundle path.
+    let port: u16 = sim.url().rsplit(':').next().unwrap().parse().unwrap();
+    let front = TlsFront::start(port);
+
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-root");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("etc/ssl/certs")).unwrap();
+    std::fs::copy(&binary, root.join("rancher-ecr-credentials")).unwrap();
+    std::fs::copy(
+        &front.ca_file,
+        root.join("etc/ssl/certs/ca-certificates.crt"),
+    )
+    .unwrap();
 
     let chroot = which("chroot");
     let mut command = if running_as_root() {
@@ -342,7 +346,7 @@ async fn static_binary_runs_alone_in_an_empty_root() {
         .env("AWS_SECRET_ACCESS_KEY", AWS_SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("CATTLE_URL", format!("{}/v1", sim.url()))
+        .env("CATTLE_URL", format!("https://127.0.0.1:{}/v1", front.port))
         .env("CATTLE_ACCESS_KEY", RANCHER_ACCESS_KEY)
         .env("CATTLE_SECRET_KEY", RANCHER_SECRET_KEY);
     let output = tokio::task::spawn_blocking(move || command.output())
