@@ -131,9 +131,7 @@ async fn start_to_first_update() -> StartRun {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let first_update = started.elapsed();
-    daemon
-        .wait_for("the cycle end", |d| d.output().contains("next refresh in"))
-        .await;
+    daemon.wait_for_output("next refresh in").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_kib = proc_field(daemon.pid().expect("pid"), "VmRSS:");
     std::mem::forget(sim); // keep Rancher up while the daemon idles

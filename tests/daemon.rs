@@ -506,11 +506,7 @@ async fn recovers_when_rancher_fails_a_few_times() {
                 == Some(moto_password(ACCOUNT).as_str())
         })
         .await;
-    daemon
-        .wait_for("the next-refresh line", |d| {
-            d.output().contains("next refresh in")
-        })
-        .await;
+    daemon.wait_for_output("next refresh in").await;
     let (status, output) = daemon.terminate().await;
     assert!(status.success(), "{output}");
     assert!(output.contains("retrying in"), "{output}");
@@ -524,11 +520,7 @@ async fn waits_for_rancher_that_is_down_at_start() {
     set(&mut env, "RETRY_MIN_DELAY", "50ms");
     set(&mut env, "RETRY_MAX_DELAY", "200ms");
     let mut daemon = spawn(&env, &[]);
-    daemon
-        .wait_for("a connection failure", |d| {
-            d.output().contains("unreachable")
-        })
-        .await;
+    daemon.wait_for_output("unreachable").await;
 
     let sim = RancherSim::start_at(port).await;
     sim.add_project(PROJECT);
@@ -867,14 +859,7 @@ async fn no_secret_in_output_when_aws_answers_garbage() {
 async fn a_silent_instance_metadata_service_gets_the_hop_limit_hint() {
     // No keys, no profile: the chain ends at IMDS, which accepts and never
     // answers, as a container behind a hop limit of 1 sees it.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let imds = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
+    let (imds, _) = support::silent_server().await;
     let sim = rancher().await;
     let mut env = base_env(&format!("{}/v1", sim.url()));
     unset(&mut env, "AWS_ACCESS_KEY_ID");

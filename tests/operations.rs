@@ -59,11 +59,7 @@ async fn healthz_is_green_only_when_credentials_are_fresh() {
     let (sim, _) = rancher_with_registry(true).await;
     let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
     let address = daemon.health_address().await;
-    daemon
-        .wait_for("the first cycle", |d| {
-            d.output().contains("next refresh in")
-        })
-        .await;
+    daemon.wait_for_output("next refresh in").await;
 
     let (status, body) = get(&format!("http://{address}/healthz")).await;
     assert_eq!(status, 200, "{body}");
@@ -138,9 +134,7 @@ async fn healthz_shows_a_bad_key_and_a_missing_registry_while_ping_stays_up() {
         } else {
             "next refresh in"
         };
-        daemon
-            .wait_for("the first cycle", |d| d.output().contains(end_of_cycle))
-            .await;
+        daemon.wait_for_output(end_of_cycle).await;
 
         let (status, body) = get(&format!("http://{address}/healthz")).await;
         assert_eq!(status, 503, "{broken}: {body}");
@@ -176,9 +170,7 @@ async fn healthz_reports_missing_aws_credentials() {
     set(&mut env, "RETRY_MIN_DELAY", "10s");
     let mut daemon = spawn(&env, &[]);
     let address = daemon.health_address().await;
-    daemon
-        .wait_for("a failed cycle", |d| d.output().contains("retrying in"))
-        .await;
+    daemon.wait_for_output("retrying in").await;
     let (status, body) = get(&format!("http://{address}/healthz")).await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("ECR token"), "{body}");
@@ -369,11 +361,7 @@ async fn sigterm_ends_the_daemon_mid_sleep_and_mid_backoff() {
     // Mid-sleep: a good cycle, then 6 hours to wait.
     let (sim, _) = rancher_with_registry(true).await;
     let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
-    daemon
-        .wait_for("the first cycle", |d| {
-            d.output().contains("next refresh in")
-        })
-        .await;
+    daemon.wait_for_output("next refresh in").await;
     let (status, output) = daemon.terminate().await;
     assert!(status.success(), "{output}");
     assert!(output.contains("shutting down"), "{output}");
@@ -383,9 +371,7 @@ async fn sigterm_ends_the_daemon_mid_sleep_and_mid_backoff() {
     let mut env = base_env(&format!("{}/v1", sim.url()));
     set(&mut env, "RETRY_MIN_DELAY", "5m");
     let mut daemon = spawn(&env, &[]);
-    daemon
-        .wait_for("a failed cycle", |d| d.output().contains("retrying in"))
-        .await;
+    daemon.wait_for_output("retrying in").await;
     let (status, output) = daemon.terminate().await;
     assert!(status.success(), "{output}");
 }
@@ -395,18 +381,8 @@ async fn signals_end_every_mode_mid_request() {
     // A Rancher that accepts connections and never answers: a request
     // would wait for RANCHER_TIMEOUT (10 minutes here), far beyond the 20 s
     // the harness waits for the exit.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = connections.clone();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            held.push(stream);
-        }
-    });
-    let mut env = base_env(&format!("http://127.0.0.1:{port}/v1"));
+    let (rancher_url, connections) = support::silent_server().await;
+    let mut env = base_env(&format!("{rancher_url}/v1"));
     set(&mut env, "RANCHER_TIMEOUT", "10m");
 
     for (args, signal, expected) in [

@@ -161,6 +161,11 @@ impl Running {
         }
     }
 
+    /// Waits until the daemon's output contains `text`.
+    pub async fn wait_for_output(&mut self, text: &str) {
+        self.wait_for(text, |d| d.output().contains(text)).await
+    }
+
     /// The health port, read from the daemon's log line.
     pub async fn health_address(&mut self) -> String {
         self.wait_for("the health listener", |d| {
