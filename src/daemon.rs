@@ -2,7 +2,8 @@
 //! and `--check`. The loop runs one cycle at start, then one at each refresh
 //! point, with backoff after failures. Runtime failures (AWS, Rancher) are
 //! logged and retried, never fatal; only configuration problems end the
-//! process (status 2). SIGTERM/SIGINT end it at once with status 0.
+//! process (status 2). SIGTERM/SIGINT end it at once: the daemon with
+//! status 0, an interrupted one-shot mode with 1.
 
 use std::process::ExitCode;
 use std::sync::Arc;
