@@ -21,20 +21,13 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use support::daemon::{base_env, moto_password, run, set, spawn, Running, ACCOUNT, ECR_HOST};
-use support::daemon::{RANCHER_ACCESS_KEY, RANCHER_SECRET_KEY};
-use support::rancher_sim::{KeyKind, RancherSim};
+use support::rancher_sim::RancherSim;
 
 const PROJECT: &str = "1a5";
 
 async fn rancher(other_registries: usize) -> (RancherSim, String) {
     let sim = RancherSim::start().await;
-    sim.add_project(PROJECT);
-    sim.add_key(
-        RANCHER_ACCESS_KEY,
-        RANCHER_SECRET_KEY,
-        KeyKind::Environment,
-        Some(PROJECT),
-    );
+    support::add_environment(&sim, PROJECT);
     for n in 0..other_registries {
         sim.add_registry(PROJECT, &format!("registry-{n}.example.com"), "active");
     }

@@ -67,8 +67,8 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("rancher_ecr_credentials");
-        let metrics = Metrics {
-            registry: Mutex::new(Registry::default()),
+        let mut metrics = Metrics {
+            registry: Mutex::default(),
             last_success: Family::default(),
             token_expiry: Family::default(),
             cycles: Counter::default(),
@@ -111,7 +111,7 @@ impl Metrics {
             "Duration of Rancher API requests, by method",
             metrics.rancher_duration.clone(),
         );
-        *metrics.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
+        metrics.registry = Mutex::new(registry);
         metrics
     }
 

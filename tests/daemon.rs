@@ -523,13 +523,7 @@ async fn waits_for_rancher_that_is_down_at_start() {
     daemon.wait_for_output("unreachable").await;
 
     let sim = RancherSim::start_at(port).await;
-    sim.add_project(PROJECT);
-    sim.add_key(
-        RANCHER_ACCESS_KEY,
-        RANCHER_SECRET_KEY,
-        KeyKind::Environment,
-        Some(PROJECT),
-    );
+    support::add_environment(&sim, PROJECT);
     let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
     let cred = sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
     daemon

@@ -5,24 +5,17 @@
 mod support;
 
 use support::daemon::{
-    base_env, moto_password, run, set, spawn, unset, ACCOUNT, ECR_HOST, RANCHER_ACCESS_KEY,
-    RANCHER_SECRET_KEY,
+    base_env, moto_password, run, set, spawn, unset, ACCOUNT, ECR_HOST, RANCHER_SECRET_KEY,
 };
 use support::moto::Moto;
-use support::rancher_sim::{KeyKind, RancherSim};
+use support::rancher_sim::RancherSim;
 use support::tls_front::TlsFront;
 
 const PROJECT: &str = "1a5";
 
 async fn rancher_with_registry(with_credential: bool) -> (RancherSim, String) {
     let sim = RancherSim::start().await;
-    sim.add_project(PROJECT);
-    sim.add_key(
-        RANCHER_ACCESS_KEY,
-        RANCHER_SECRET_KEY,
-        KeyKind::Environment,
-        Some(PROJECT),
-    );
+    support::add_environment(&sim, PROJECT);
     let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
     if with_credential {
         sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
@@ -105,13 +98,7 @@ async fn healthz_is_green_only_when_credentials_are_fresh() {
 async fn healthz_shows_a_bad_key_and_a_missing_registry_while_ping_stays_up() {
     for broken in ["bad key", "no registry"] {
         let sim = RancherSim::start().await;
-        sim.add_project(PROJECT);
-        sim.add_key(
-            RANCHER_ACCESS_KEY,
-            RANCHER_SECRET_KEY,
-            KeyKind::Environment,
-            Some(PROJECT),
-        );
+        support::add_environment(&sim, PROJECT);
         let mut env = base_env(&format!("{}/v2-beta", sim.url()));
         let expected_error = if broken == "bad key" {
             sim.add_registry(PROJECT, ECR_HOST, "active");

@@ -14,7 +14,7 @@ use support::daemon::{
     RANCHER_SECRET_KEY,
 };
 use support::moto::Moto;
-use support::rancher_sim::{KeyKind, RancherSim};
+use support::rancher_sim::RancherSim;
 use support::tls_front::TlsFront;
 
 fn repo(path: &str) -> PathBuf {
@@ -306,13 +306,7 @@ async fn static_binary_runs_alone_in_an_empty_root() {
     let binary = target_dir.join("x86_64-unknown-linux-gnu/debug/rancher-ecr-credentials");
 
     let sim = RancherSim::start().await;
-    sim.add_project("1a5");
-    sim.add_key(
-        RANCHER_ACCESS_KEY,
-        RANCHER_SECRET_KEY,
-        KeyKind::Environment,
-        Some("1a5"),
-    );
+    support::add_environment(&sim, "1a5");
     let registry = sim.add_registry("1a5", ECR_HOST, "active");
     let credential = sim.add_credential("1a5", &registry, "AWS", "stale", "active");
     // Rancher over https, trusted only through the image's CA bundle path.

@@ -32,3 +32,15 @@ pub async fn silent_server() -> (String, std::sync::Arc<std::sync::atomic::Atomi
     });
     (url, connections)
 }
+
+/// Adds environment `project` to `sim` with the default key as its
+/// environment agent key (what Rancher's agent labels provision).
+pub fn add_environment(sim: &rancher_sim::RancherSim, project: &str) {
+    sim.add_project(project);
+    sim.add_key(
+        daemon::RANCHER_ACCESS_KEY,
+        daemon::RANCHER_SECRET_KEY,
+        rancher_sim::KeyKind::Environment,
+        Some(project),
+    );
+}
