@@ -1,15 +1,14 @@
 //! `--check` and `--dry-run`: the read-only modes a new user runs first.
 //! They print to stdout, for a person; logs still go to stderr.
 
-use std::process::ExitCode;
-
 use crate::cycle::{CycleReport, Updater};
+use crate::exit::Exit;
 use crate::rancher::Registry;
 use crate::reconcile::{self, Assessment, Change, NEW_ID};
 
 /// `--check`: configuration, AWS identity, ECR token, Rancher access and
 /// registry matching, each reported; non-zero exit if any is off.
-pub async fn run(updater: &mut Updater) -> ExitCode {
+pub async fn run(updater: &mut Updater) -> Exit {
     let mut healthy = true;
     let mut report = |ok: bool, what: &str, detail: String| {
         healthy &= ok;
@@ -46,26 +45,26 @@ pub async fn run(updater: &mut Updater) -> ExitCode {
         }
     };
     let rancher = updater.rancher();
-    let api = match rancher.discover().await {
-        Ok(api) => {
-            let environment = api.account_id.as_deref().unwrap_or("unknown");
+    let endpoints = match rancher.discover().await {
+        Ok(endpoints) => {
+            let environment = endpoints.environment_id.as_deref().unwrap_or("unknown");
             report(
                 true,
                 "Rancher API",
                 format!("reachable, environment {environment}"),
             );
-            api
+            endpoints
         }
         Err(err) => {
             report(false, "Rancher API", err.to_string());
-            return exit(false);
+            return Exit::Failure;
         }
     };
-    let registries = match rancher.list_registries(&api).await {
+    let registries = match rancher.list_registries(&endpoints).await {
         Ok(registries) => registries,
         Err(err) => {
             report(false, "Rancher registries", err.to_string());
-            return exit(false);
+            return Exit::Failure;
         }
     };
     let policy = updater.policy();
@@ -104,15 +103,7 @@ pub async fn run(updater: &mut Updater) -> ExitCode {
             ),
         }
     }
-    exit(healthy)
-}
-
-fn exit(healthy: bool) -> ExitCode {
-    if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    Exit::from_success(healthy)
 }
 
 /// `--dry-run`: what a cycle would write.

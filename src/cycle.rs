@@ -9,8 +9,9 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigError};
 use crate::ecr::{self, EcrError, TokenSource};
 use crate::metrics::Metrics;
-use crate::rancher::{Api, RancherClient, RancherError, Registry};
+use crate::rancher::{Endpoints, RancherClient, RancherError, Registry};
 use crate::reconcile::{self, HostOutcome, Policy, Problem};
+use crate::schedule::CycleOutcome;
 
 /// A failure that stopped the cycle before any token was written.
 #[derive(Debug, thiserror::Error)]
@@ -63,16 +64,24 @@ impl CycleReport {
             && self.hosts.iter().all(HostOutcome::is_up_to_date)
     }
 
-    /// True when a failure might go away if tried again soon (AWS or
-    /// Rancher trouble), as opposed to a registry that a person must add or
-    /// activate.
-    pub fn needs_retry(&self) -> bool {
-        !self.failures.is_empty()
+    /// How the cycle ended, for the scheduler: a failure that might go away
+    /// if tried again soon (AWS or Rancher trouble) is retried with backoff;
+    /// a registry that a person must add or activate is looked at again
+    /// soon, without.
+    pub fn outcome(&self) -> CycleOutcome {
+        let retryable = !self.failures.is_empty()
             || self.hosts.is_empty()
             || self
                 .hosts
                 .iter()
-                .any(|h| h.problems.iter().any(Problem::is_retryable))
+                .any(|h| h.problems.iter().any(Problem::is_retryable));
+        if retryable {
+            CycleOutcome::Failed
+        } else if self.success() {
+            CycleOutcome::Done
+        } else {
+            CycleOutcome::NeedsAttention
+        }
     }
 
     /// Failure causes, one per problem, for metrics.
@@ -92,7 +101,7 @@ pub struct Updater {
     policy: Policy,
     /// Discovered once and reused; forgotten after a Rancher failure so the
     /// next attempt rediscovers.
-    api: Option<Api>,
+    endpoints: Option<Endpoints>,
 }
 
 impl Updater {
@@ -121,7 +130,7 @@ impl Updater {
                 proxy_host: config.proxy_host.clone(),
                 dry_run: config.mode == crate::config::Mode::DryRun,
             },
-            api: None,
+            endpoints: None,
         })
     }
 
@@ -137,13 +146,17 @@ impl Updater {
         &self.policy
     }
 
-    /// One refresh. Never fails as a whole: the report says what happened.
-    pub async fn cycle(&mut self) -> CycleReport {
+    /// One refresh cycle. Never fails as a whole: the report says what
+    /// happened.
+    pub async fn refresh(&mut self) -> CycleReport {
         let (tokens, listing) = tokio::join!(
             self.ecr.fetch(),
-            list_registries(&self.rancher, &mut self.api)
+            list_registries(&self.rancher, &mut self.endpoints)
         );
-        let environment = self.api.as_ref().and_then(|api| api.account_id.clone());
+        let environment = self
+            .endpoints
+            .as_ref()
+            .and_then(|endpoints| endpoints.environment_id.clone());
         let mut report = CycleReport {
             environment,
             hosts: Vec::new(),
@@ -162,18 +175,19 @@ impl Updater {
             }
         };
         let listing = listing.map_err(|err| report.failures.push(err.into())).ok();
-        let (Some(tokens), Some((api, registries))) = (tokens, listing) else {
+        let (Some(tokens), Some((endpoints, registries))) = (tokens, listing) else {
             return report;
         };
         for token in &tokens {
             let outcome =
-                reconcile::reconcile(&self.rancher, &api, &self.policy, token, &registries).await;
+                reconcile::apply_token(&self.rancher, &endpoints, &self.policy, token, &registries)
+                    .await;
             if outcome
                 .problems
                 .iter()
                 .any(|p| matches!(p, Problem::Rancher { .. }))
             {
-                self.api = None;
+                self.endpoints = None;
             }
             report.hosts.push(outcome);
         }
@@ -184,18 +198,18 @@ impl Updater {
 /// Lists registries, discovering the API first if it is not known yet.
 async fn list_registries(
     rancher: &RancherClient,
-    known_api: &mut Option<Api>,
-) -> Result<(Api, Vec<Registry>), RancherError> {
-    let api = match known_api.take() {
-        Some(api) => api,
+    known_endpoints: &mut Option<Endpoints>,
+) -> Result<(Endpoints, Vec<Registry>), RancherError> {
+    let endpoints = match known_endpoints.take() {
+        Some(endpoints) => endpoints,
         None => {
-            let api = rancher.discover().await?;
-            tracing::debug!(api = %api, "discovered the Rancher API");
-            api
+            let endpoints = rancher.discover().await?;
+            tracing::debug!(endpoints = %endpoints, "discovered the Rancher API");
+            endpoints
         }
     };
     // Forgotten on failure, so the next attempt rediscovers.
-    let registries = rancher.list_registries(&api).await;
-    *known_api = registries.is_ok().then(|| api.clone());
-    Ok((api, registries?))
+    let registries = rancher.list_registries(&endpoints).await;
+    *known_endpoints = registries.is_ok().then(|| endpoints.clone());
+    Ok((endpoints, registries?))
 }

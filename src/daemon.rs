@@ -1,159 +1,125 @@
 //! The process's modes: the refresh loop (default), `--once`, `--dry-run`
 //! and `--check`. The loop runs one cycle at start, then one at each refresh
-//! point, with backoff after failures. Runtime failures (AWS, Rancher) are
-//! logged and retried, never fatal; only configuration problems end the
-//! process (status 2). SIGTERM/SIGINT end it at once: the daemon with
-//! status 0, an interrupted one-shot mode with 1.
+//! point the [`Scheduler`] plans. Runtime failures (AWS, Rancher) are logged
+//! and retried, never fatal; only what a person must fix first ends the
+//! process, as a [`Fatal`] error. SIGTERM/SIGINT end it at once: the daemon
+//! with success, an interrupted one-shot mode with failure.
 
-use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, ConfigError, Mode};
 use crate::cycle::{CycleReport, Updater};
+use crate::exit::{Exit, Fatal};
 use crate::metrics::{Metrics, RegistryLabels};
 use crate::reconcile::Problem;
-use crate::schedule::{self, Backoff};
+use crate::schedule::{Scheduler, CYCLE_TIMEOUT};
+use crate::shutdown::Shutdown;
 use crate::status::Status;
 
-/// Exit status for configuration errors (as clap uses for bad flags).
-pub const EXIT_CONFIG: u8 = 2;
-
-/// The longest a cycle may take (each request also has its own timeout).
-const CYCLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
-
-fn config_error(message: &str) -> ExitCode {
-    error!("{message}");
-    eprintln!("rancher-ecr-credentials: {message}");
-    ExitCode::from(EXIT_CONFIG)
-}
-
 /// Runs the process in the configured mode until it is done or a SIGTERM
-/// or SIGINT arrives. Signals are watched from the first moment: as PID 1
-/// in a container, a process without handlers ignores them.
-pub async fn run(config: Config) -> ExitCode {
+/// or SIGINT arrives.
+pub async fn run(config: Config) -> Result<Exit, Fatal> {
     let mut shutdown = Shutdown::install();
     let daemon_mode = config.mode == Mode::Daemon;
     tokio::select! {
-        code = run_mode(config) => code,
+        result = run_mode(config) => result,
         () = shutdown.recv() => {
             info!("shutting down");
             // An interrupted one-shot mode did not finish its job.
-            exit_code(daemon_mode)
+            Ok(Exit::from_success(daemon_mode))
         }
     }
 }
 
-async fn run_mode(config: Config) -> ExitCode {
+async fn run_mode(config: Config) -> Result<Exit, Fatal> {
     let metrics = Arc::new(Metrics::new());
-    let mut updater = match Updater::new(&config, metrics.clone()).await {
-        Ok(updater) => updater,
-        Err(err) => return config_error(&format!("configuration error: {err}")),
-    };
+    let mut updater = Updater::new(&config, metrics.clone()).await?;
     if config.rancher.insecure {
-        let warning = "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so \
-                       the Rancher secret key and the ECR passwords can be intercepted. Use \
-                       --ca-file or SSL_CERT_FILE instead.";
-        // Whatever LOG_LEVEL says.
-        eprintln!("rancher-ecr-credentials: WARNING: {warning}");
-        warn!("{warning}");
+        warn_insecure();
     }
-    match config.mode {
+    Ok(match config.mode {
         Mode::Check => crate::check::run(&mut updater).await,
         Mode::DryRun => {
-            let report = updater.cycle().await;
+            let report = updater.refresh().await;
             crate::check::print_plan(&report);
-            exit_code(report.failures.is_empty())
+            Exit::from_success(report.failures.is_empty())
         }
         Mode::Once => {
-            let report = updater.cycle().await;
+            let report = updater.refresh().await;
             log_report(&report, None);
-            exit_code(report.success())
+            Exit::from_success(report.success())
         }
-        Mode::Daemon => daemon(config, updater, metrics).await,
-    }
+        Mode::Daemon => return refresh_loop(config, updater, metrics).await,
+    })
 }
 
-fn exit_code(success: bool) -> ExitCode {
-    if success {
-        ExitCode::SUCCESS
+/// Said whatever LOG_LEVEL is, but once.
+fn warn_insecure() {
+    let warning = "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so the \
+                   Rancher secret key and the ECR passwords can be intercepted. Use --ca-file \
+                   or SSL_CERT_FILE instead.";
+    if tracing::enabled!(tracing::Level::WARN) {
+        warn!("{warning}");
     } else {
-        ExitCode::FAILURE
+        eprintln!("rancher-ecr-credentials: WARNING: {warning}");
     }
 }
 
-async fn daemon(config: Config, mut updater: Updater, metrics: Arc<Metrics>) -> ExitCode {
+/// The daemon: serve health and metrics, and refresh until stopped.
+async fn refresh_loop(
+    config: Config,
+    mut updater: Updater,
+    metrics: Arc<Metrics>,
+) -> Result<Exit, Fatal> {
     let expected = config.aws.registry_ids.len().max(1);
-    let status = Arc::new(Status::new(config.retry.max_delay, expected));
-    match crate::health::bind(config.listen, status.clone(), metrics.clone()).await {
-        Ok((bound, serve)) => {
-            info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
-            tokio::spawn(async move {
-                if let Err(err) = serve.await {
-                    error!("health endpoint stopped: {err}");
-                }
-            });
-        }
-        Err(err) => {
-            return config_error(&format!(
-                "cannot listen on {}: {err}; set LISTEN_PORT (--listen-port) to a free port",
+    let status = Arc::new(Status::new(config.retry.grace(), expected));
+    let (bound, serve) = crate::health::bind(config.listen, status.clone(), metrics.clone())
+        .await
+        .map_err(|err| ConfigError::Invalid {
+            setting: "LISTEN_PORT (--listen-port)",
+            reason: format!(
+                "cannot listen on {}: {err}; choose a free port",
                 config.listen
-            ))
+            ),
+        })?;
+    info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
+    tokio::spawn(async move {
+        if let Err(err) = serve.await {
+            error!("health endpoint stopped: {err}");
         }
-    }
+    });
 
-    let mut backoff = Backoff::new(config.retry);
-    let mut warned_about_expiry = false;
+    let mut scheduler = Scheduler::new(config.refresh_interval, config.retry);
     loop {
         metrics.cycle_started();
         // On shutdown (see `run`) an in-flight request is dropped: Rancher
         // applies a PUT whole or not at all, and the next start rewrites it.
-        // Every request has its own timeout; this bounds the whole cycle
-        // too, so nothing can stall the loop past a token's life.
-        let report = tokio::time::timeout(CYCLE_TIMEOUT, updater.cycle())
+        let report = tokio::time::timeout(CYCLE_TIMEOUT, updater.refresh())
             .await
             .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
         let now = SystemTime::now();
-        let delay = if report.needs_retry() {
-            backoff.next_delay()
-        } else {
-            backoff.reset();
-            let expiries = report.hosts.iter().map(|h| h.expires_at);
-            let next = schedule::next_refresh(now, expiries, config.refresh_interval);
-            if next.expiry_unusable && !warned_about_expiry {
-                warned_about_expiry = true;
-                warn!(
-                    "ECR gave a token without a usable expiry (missing or in the past); \
-                     refreshing every {}",
-                    humantime::format_duration(next.delay)
-                );
-            }
-            if report.success() {
-                next.delay
-            } else {
-                // A registry to add or activate: look again soon, no backoff.
-                next.delay.min(schedule::RECHECK_WITHOUT_REGISTRY)
-            }
-        };
-        // Whole milliseconds keep the logged durations readable.
-        let delay = Duration::from_millis(delay.as_millis() as u64);
-        let next_refresh = now + delay;
+        let expiries = report.hosts.iter().map(|h| h.expires_at);
+        let plan = scheduler.after_cycle(now, report.outcome(), expiries);
+        let delay = humantime::format_duration(plan.delay);
+        if plan.warn_unusable_expiry {
+            warn!(
+                "ECR gave a token without a usable expiry (missing or in the past); \
+                 refreshing every {delay}"
+            );
+        }
+        let next_refresh = now + plan.delay;
         status.record(&report, now, next_refresh);
         record_metrics(&metrics, &report, now);
         log_report(&report, Some(next_refresh));
-        if !report.needs_retry() {
-            info!("next refresh in {}", humantime::format_duration(delay));
+        if plan.retry {
+            warn!(attempt = scheduler.failures(), "retrying in {delay}");
         } else {
-            warn!(
-                attempt = backoff.failures(),
-                "retrying in {}",
-                humantime::format_duration(delay)
-            );
+            info!("next refresh in {delay}");
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(plan.delay).await;
     }
 }
 
@@ -223,44 +189,6 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
                     "{problem}"
                 ),
             }
-        }
-    }
-}
-
-/// SIGTERM and SIGINT, registered when installed.
-struct Shutdown {
-    terminate: Option<Signal>,
-    interrupt: Option<Signal>,
-}
-
-impl Shutdown {
-    fn install() -> Shutdown {
-        let watch = |kind: SignalKind, name: &str| match signal(kind) {
-            Ok(signal) => Some(signal),
-            Err(err) => {
-                warn!("cannot watch {name}: {err}");
-                None
-            }
-        };
-        Shutdown {
-            terminate: watch(SignalKind::terminate(), "SIGTERM"),
-            interrupt: watch(SignalKind::interrupt(), "SIGINT"),
-        }
-    }
-
-    /// Resolves at the first SIGTERM or SIGINT.
-    async fn recv(&mut self) {
-        async fn next(signal: &mut Option<Signal>) {
-            match signal {
-                Some(signal) => {
-                    signal.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        tokio::select! {
-            () = next(&mut self.terminate) => {}
-            () = next(&mut self.interrupt) => {}
         }
     }
 }

@@ -4,7 +4,7 @@
 //! profile, web identity, ECS/EKS container credentials, EC2 IMDSv2), with an
 //! optional role assumed on top through STS. `AWS_ENDPOINT_URL` and the other
 //! SDK-standard settings are honoured by the SDK itself. Token facts are in
-//! docs/ecr-facts.md.
+//! docs/ecr.md.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +18,7 @@ use aws_sdk_ecr::config::Region;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
+use crate::bounded::{LimitedHttpClient, AWS_BODY_LIMIT};
 use crate::config::AwsSettings;
 use crate::metrics::Metrics;
 use crate::registry_host::RegistryHost;
@@ -155,7 +156,7 @@ fn https_client(ca_bundle: Option<&[u8]>) -> aws_sdk_ecr::config::SharedHttpClie
         .with_trust_store(trust)
         .build()
         .unwrap_or_default();
-    Builder::new().build_with_connector_fn(move |settings, components| {
+    let client = Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default()
             .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
             .tls_context(context.clone());
@@ -165,7 +166,10 @@ fn https_client(ca_bundle: Option<&[u8]>) -> aws_sdk_ecr::config::SharedHttpClie
         }
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
         connector.build()
-    })
+    });
+    // The SDK and the credential providers read whole bodies with no size
+    // limit of their own: bound them all here (see bounded.rs).
+    LimitedHttpClient::wrap(client, AWS_BODY_LIMIT)
 }
 
 impl TokenSource {

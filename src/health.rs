@@ -48,17 +48,11 @@ pub async fn bind(
 /// `--health-probe`: GET /ping on the local port, as a container
 /// HEALTHCHECK can run it in an image with nothing else inside. Liveness
 /// only, like /ping itself: a bad key must not make the container restart.
-pub fn probe(listen_address: &str, port: &str) -> Result<(), String> {
+pub fn probe(listen: SocketAddr) -> Result<(), String> {
     use std::io::{Read, Write};
     use std::net::IpAddr;
-    let port: u16 = port
-        .trim()
-        .parse()
-        .map_err(|_| format!("LISTEN_PORT {port:?} is not a port number"))?;
-    let ip: IpAddr = listen_address
-        .trim()
-        .parse()
-        .map_err(|_| format!("LISTEN_ADDRESS {listen_address:?} is not an IP address"))?;
+    let ip = listen.ip();
+    let port = listen.port();
     // A wildcard bind is reached on loopback; a specific one only there.
     let ip = if ip.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])

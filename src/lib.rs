@@ -1,16 +1,29 @@
 //! rancher-ecr-credentials keeps Amazon ECR pull credentials fresh in
 //! Rancher 1.6 ("Cattle") registries.
 //!
-//! Data flow, one module per step: [`config`] (flags and the predecessor's
-//! environment variables) -> [`ecr`] (the token source) -> [`rancher`] (the
-//! API client) -> [`reconcile`] (decide and write), run by [`cycle`] ->
-//! [`daemon`] (the loop, timed by [`schedule`]). Beside it: [`status`] and
-//! [`metrics`], served by [`health`]; [`check`] for the read-only modes;
-//! [`telemetry`] for logs.
+//! The data flow, one module per step (docs/architecture.md has the map):
+//! - settings: [`cli`] (flags as typed) -> [`config`] (decided settings);
+//! - the source: [`ecr`], ECR tokens through the AWS SDK;
+//! - the target: [`rancher`], the Rancher 1.6 API client;
+//! - [`reconcile`]: which credentials a token goes into (pure decisions),
+//!   and writing it there;
+//! - [`cycle`]: one refresh, token and registries fetched together;
+//! - [`daemon`]: the process modes and the refresh loop, timed by
+//!   [`schedule`] (the one home of timing and retry rules), stopped by
+//!   [`shutdown`].
+//!
+//! Beside it: [`status`] and [`metrics`], served by [`health`]; [`check`]
+//! for the read-only modes; [`telemetry`] for logs; [`exit`] for the exit
+//! statuses; [`bounded`], [`secret`] and [`registry_host`] as the small
+//! types and limits everything else relies on.
 
+/// Size limits on every response body the daemon reads.
+pub mod bounded;
 /// `--check` and `--dry-run` output.
 pub mod check;
-/// Flags, environment variables and their validation.
+/// The command line as typed: flags and their environment variables.
+pub mod cli;
+/// The settings the program runs with, decided from the command line.
 pub mod config;
 /// One refresh cycle and the state kept between cycles.
 pub mod cycle;
@@ -18,6 +31,8 @@ pub mod cycle;
 pub mod daemon;
 /// ECR authorization tokens through the AWS SDK.
 pub mod ecr;
+/// The exit statuses, and the error that ends the process.
+pub mod exit;
 /// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
 /// Prometheus metrics.
@@ -28,10 +43,12 @@ pub mod rancher;
 pub mod reconcile;
 /// Registry host normalization and matching.
 pub mod registry_host;
-/// When to refresh next, and backoff after failures.
+/// When to refresh next, and how failures are retried.
 pub mod schedule;
 /// A string type that never prints its value.
 pub mod secret;
+/// SIGTERM and SIGINT.
+pub mod shutdown;
 /// Freshness of each managed registry, for `/healthz`.
 pub mod status;
 /// Log setup.

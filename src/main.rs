@@ -1,46 +1,44 @@
-//! Entry point: parse the configuration, start logging, run the daemon.
+//! Entry point: parse the command line, decide the settings, start logging
+//! and run. One path out for errors: everything returns `Result`, and only
+//! here is an error printed (once) and turned into an exit status.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use rancher_ecr_credentials::config::{Cli, Config};
-use rancher_ecr_credentials::{daemon, telemetry};
+use rancher_ecr_credentials::cli::Cli;
+use rancher_ecr_credentials::config::{self, Config};
+use rancher_ecr_credentials::exit::{Exit, Fatal};
+use rancher_ecr_credentials::{daemon, health, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    match run(Cli::parse()) {
+        Ok(exit) => exit.into(),
+        Err(fatal) => {
+            eprintln!("rancher-ecr-credentials: {fatal}");
+            fatal.exit().into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, Fatal> {
     if cli.health_probe {
-        return match rancher_ecr_credentials::health::probe(&cli.listen_address, &cli.listen_port) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("rancher-ecr-credentials: {message}");
-                ExitCode::FAILURE
-            }
-        };
+        let listen = config::listen_address(&cli.listen_address, &cli.listen_port)?;
+        health::probe(listen).map_err(Fatal::Probe)?;
+        return Ok(Exit::Success);
     }
-    let config = match Config::from_cli(cli) {
-        Ok(config) => config,
-        Err(err) => return config_error(err),
-    };
-    if let Err(err) = telemetry::init(&config.log_level, config.log_format) {
-        return config_error(err);
-    }
+    let config = Config::from_cli(cli)?;
+    telemetry::init(&config.log_level, config.log_format)?;
     bypass_proxy_for_instance_metadata();
     // One thread is plenty for a daemon that sleeps for hours, and keeps
     // the footprint small.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("rancher-ecr-credentials: cannot start the runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let code = runtime.block_on(daemon::run(config));
+        .map_err(Fatal::Runtime)?;
+    let result = runtime.block_on(daemon::run(config));
     // Do not wait for blocking tasks (a DNS lookup in flight) on the way out.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-    code
+    result
 }
 
 /// The EC2 metadata service and the ECS/EKS credential endpoint are
@@ -68,9 +66,4 @@ fn bypass_proxy_for_instance_metadata() {
         };
         std::env::set_var(name, value);
     }
-}
-
-fn config_error(err: impl std::fmt::Display) -> ExitCode {
-    eprintln!("rancher-ecr-credentials: configuration error: {err}");
-    ExitCode::from(daemon::EXIT_CONFIG)
 }

@@ -2,14 +2,14 @@
 //! in, then write it there.
 //!
 //! The decisions ([`matching_registries`], [`credentials_to_update`]) are
-//! pure functions over what Rancher listed; [`reconcile`] does the I/O and
+//! pure functions over what Rancher listed; [`apply_token`] does the I/O and
 //! reports, per registry host, what changed and what went wrong. One host's
 //! or one registry's failure never stops the others.
 
 use std::fmt;
 
 use crate::ecr::EcrToken;
-use crate::rancher::{Api, Credential, RancherClient, RancherError, Registry};
+use crate::rancher::{Credential, Endpoints, RancherClient, RancherError, Registry};
 use crate::registry_host::RegistryHost;
 
 /// States in which Rancher uses a registry or credential (or soon will:
@@ -167,7 +167,7 @@ impl HostOutcome {
 /// The numeric part of a Rancher id (`1c12` -> 12): ids grow with creation,
 /// and Rancher pulls with the lowest-id active credential (§5).
 pub fn id_number(id: &str) -> u64 {
-    // "1" + the type's letters + the number (docs/rancher-1.6-api.md §2).
+    // "1" + the type's letters + the number (docs/rancher-1.6-endpoints.md §2).
     id.strip_prefix('1')
         .and_then(|rest| {
             let digits = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
@@ -255,9 +255,9 @@ pub fn target_host(policy: &Policy, token: &EcrToken) -> RegistryHost {
 }
 
 /// Writes one token into every Rancher registry for its host.
-pub async fn reconcile(
+pub async fn apply_token(
     rancher: &RancherClient,
-    api: &Api,
+    endpoints: &Endpoints,
     policy: &Policy,
     token: &EcrToken,
     registries: &[Registry],
@@ -272,14 +272,16 @@ pub async fn reconcile(
     match assess(&host, registries, policy) {
         Assessment::Write(live) => {
             for registry in live {
-                write_registry(rancher, api, policy, token, registry, &mut outcome).await;
+                write_registry(rancher, endpoints, policy, token, registry, &mut outcome).await;
             }
         }
         Assessment::OnlyInactive(dormant) => outcome.problems.push(Problem::OnlyInactive {
             host,
             registry_ids: dormant.iter().map(|r| r.id.clone()).collect(),
         }),
-        Assessment::Create => create_registry(rancher, api, policy, token, &mut outcome).await,
+        Assessment::Create => {
+            create_registry(rancher, endpoints, policy, token, &mut outcome).await
+        }
         Assessment::NoMatch => outcome.problems.push(Problem::NoMatchingRegistry { host }),
     }
     outcome
@@ -290,7 +292,7 @@ pub async fn reconcile(
 /// overridden.
 async fn write_registry(
     rancher: &RancherClient,
-    api: &Api,
+    endpoints: &Endpoints,
     policy: &Policy,
     token: &EcrToken,
     registry: &Registry,
@@ -300,7 +302,7 @@ async fn write_registry(
         registry_id: Some(registry.id.clone()),
         error,
     };
-    let credentials = match rancher.list_credentials(api, &registry.id).await {
+    let credentials = match rancher.list_credentials(endpoints, &registry.id).await {
         Ok(credentials) => credentials,
         Err(error) => return outcome.problems.push(rancher_problem(error)),
     };
@@ -309,7 +311,7 @@ async fn write_registry(
             Ok(NEW_ID.to_string())
         } else {
             rancher
-                .create_credential(api, &registry.id, &token.username, &token.password)
+                .create_credential(endpoints, &registry.id, &token.username, &token.password)
                 .await
                 .map(|credential| credential.id)
         };
@@ -334,7 +336,7 @@ async fn write_registry(
             Ok(())
         } else {
             rancher
-                .update_credential(api, credential, &token.username, &token.password)
+                .update_credential(endpoints, credential, &token.username, &token.password)
                 .await
         };
         match written {
@@ -352,7 +354,7 @@ async fn write_registry(
 /// written instead of creating a duplicate (§5 `ServerAddressUsed`).
 async fn create_registry(
     rancher: &RancherClient,
-    api: &Api,
+    endpoints: &Endpoints,
     policy: &Policy,
     token: &EcrToken,
     outcome: &mut HostOutcome,
@@ -368,10 +370,10 @@ async fn create_registry(
         registry_id: registry_id.map(str::to_string),
         error,
     };
-    let registry = match rancher.create_registry(api, host.as_str()).await {
+    let registry = match rancher.create_registry(endpoints, host.as_str()).await {
         Ok(registry) => registry,
         Err(error) if error.code() == Some("ServerAddressUsed") => {
-            let registries = match rancher.list_registries(api).await {
+            let registries = match rancher.list_registries(endpoints).await {
                 Ok(registries) => registries,
                 Err(e) => return outcome.problems.push(rancher_problem(None, e)),
             };
@@ -380,14 +382,14 @@ async fn create_registry(
                 return outcome.problems.push(rancher_problem(None, error));
             }
             for existing in live {
-                write_registry(rancher, api, policy, token, existing, outcome).await;
+                write_registry(rancher, endpoints, policy, token, existing, outcome).await;
             }
             return;
         }
         Err(error) => return outcome.problems.push(rancher_problem(None, error)),
     };
     match rancher
-        .create_credential(api, &registry.id, &token.username, &token.password)
+        .create_credential(endpoints, &registry.id, &token.username, &token.password)
         .await
     {
         Ok(credential) => outcome.changes.push(Change::CreatedRegistry {

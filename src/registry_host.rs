@@ -1,7 +1,7 @@
 //! Registry host names, normalized once.
 //!
 //! Rancher matches an image's registry host against `serverAddress` without
-//! regard to case (docs/rancher-1.6-api.md §5, `DockerImageCredentialLookup`),
+//! regard to case (docs/rancher-api.md §5, `DockerImageCredentialLookup`),
 //! and users type addresses as `https://HOST/`, `host:443` or plain `host`.
 //! [`RegistryHost`] reduces all of those to one canonical form so matching is
 //! a plain equality.

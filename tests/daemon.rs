@@ -648,6 +648,17 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
             "{setting}: {}",
             result.stderr
         );
+        // Said once, not once by the log and once more on the way out.
+        assert_eq!(
+            result
+                .stderr
+                .lines()
+                .filter(|line| line.contains(setting))
+                .count(),
+            1,
+            "{setting} repeated: {}",
+            result.stderr
+        );
         assert!(!result.output().contains(RANCHER_SECRET_KEY));
     }
     assert!(

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod hostile;
 pub mod moto;
 pub mod rancher_sim;
 pub mod tls_front;

@@ -1,0 +1,217 @@
+//! The command line: every flag, with the predecessor's environment
+//! variables as fallbacks, exactly as typed (strings, flags), before any
+//! decision. `config` turns these low-level arguments into the settings the
+//! program runs with; the two steps are kept apart so each stays small.
+//!
+//! The variable names are those of rancher/rancher-ecr-credentials, so
+//! existing catalog templates keep working.
+
+use clap::Parser;
+
+use crate::secret::Secret;
+
+/// Printed after the options by `--help`: where AWS credentials come from,
+/// and the exit statuses.
+fn after_help() -> String {
+    format!(
+        "AWS credentials come from the standard AWS chain, in this order: the environment \
+         (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the shared files \
+         (AWS_PROFILE, ~/.aws/credentials and ~/.aws/config), web identity \
+         (AWS_WEB_IDENTITY_TOKEN_FILE), ECS/EKS container credentials, and the EC2 instance \
+         metadata service (IMDSv2). The SDK's own settings (AWS_ENDPOINT_URL, \
+         AWS_USE_FIPS_ENDPOINT, HTTPS_PROXY, NO_PROXY, ...) apply.\n\n{}",
+        crate::exit::help_text()
+    )
+}
+
+/// The low-level arguments. Each flag falls back to the environment variable
+/// shown in `--help`.
+#[derive(Parser, Clone)]
+#[command(
+    name = "rancher-ecr-credentials",
+    version,
+    about,
+    long_about = None,
+    after_help = after_help()
+)]
+pub struct Cli {
+    /// Required. Rancher API endpoint: http(s)://host:8080/v1 (set by
+    /// Rancher's agent labels), /v2-beta, or an environment endpoint such as
+    /// /v2-beta/projects/1a5
+    #[arg(long, env = "CATTLE_URL", value_name = "URL", help_heading = "Rancher")]
+    pub cattle_url: Option<String>,
+
+    /// Required. Rancher API access key (set by the agent labels, or an
+    /// environment API key)
+    #[arg(
+        long,
+        env = "CATTLE_ACCESS_KEY",
+        value_name = "KEY",
+        help_heading = "Rancher"
+    )]
+    pub cattle_access_key: Option<String>,
+
+    /// Required. Rancher API secret key
+    #[arg(long, env = "CATTLE_SECRET_KEY", value_name = "SECRET", hide_env_values = true,
+          value_parser = parse_secret, help_heading = "Rancher")]
+    pub cattle_secret_key: Option<Secret>,
+
+    /// Required unless AWS_DEFAULT_REGION or the shared config profile names
+    /// one. AWS region of the registries
+    #[arg(long, env = "AWS_REGION", value_name = "REGION", help_heading = "AWS")]
+    pub aws_region: Option<String>,
+
+    /// Comma-separated 12-digit AWS account ids whose registries to refresh
+    /// (default: the caller's own registry)
+    #[arg(
+        long,
+        env = "AWS_ECR_REGISTRY_IDS",
+        value_name = "IDS",
+        help_heading = "AWS"
+    )]
+    pub registry_ids: Option<String>,
+
+    /// IAM role to assume (through STS) before asking ECR for a token
+    #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN", help_heading = "AWS")]
+    pub role_arn: Option<String>,
+
+    /// External id to present when assuming AWS_ROLE_ARN
+    #[arg(
+        long,
+        env = "AWS_ROLE_EXTERNAL_ID",
+        value_name = "ID",
+        help_heading = "AWS"
+    )]
+    pub role_external_id: Option<String>,
+
+    /// Session name used when assuming AWS_ROLE_ARN
+    #[arg(
+        long,
+        env = "AWS_ROLE_SESSION_NAME",
+        value_name = "NAME",
+        help_heading = "AWS"
+    )]
+    pub role_session_name: Option<String>,
+
+    /// Create the Rancher registry and credential when none matches
+    /// (true/false, 1/0, t/f as in Go)
+    #[arg(long, env = "AUTO_CREATE", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", help_heading = "Rancher")]
+    pub auto_create: Option<String>,
+
+    /// Registry host to use in Rancher instead of the ECR host (for a pull
+    /// proxy in front of ECR)
+    #[arg(
+        long,
+        env = "ECR_PROXY_HOST",
+        value_name = "HOST",
+        help_heading = "Rancher"
+    )]
+    pub proxy_host: Option<String>,
+
+    /// Longest time between two refreshes (a refresh also happens at half the
+    /// token's remaining lifetime, whichever comes first); at most 12h
+    #[arg(
+        long,
+        env = "REFRESH_INTERVAL",
+        value_name = "DURATION",
+        default_value = "6h"
+    )]
+    pub refresh_interval: String,
+
+    /// First delay before retrying a failed refresh; it doubles per failure
+    #[arg(
+        long,
+        env = "RETRY_MIN_DELAY",
+        value_name = "DURATION",
+        default_value = "2s"
+    )]
+    pub retry_min_delay: String,
+
+    /// Longest delay between retries of a failed refresh
+    #[arg(
+        long,
+        env = "RETRY_MAX_DELAY",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    pub retry_max_delay: String,
+
+    /// Timeout of each request to Rancher
+    #[arg(
+        long,
+        env = "RANCHER_TIMEOUT",
+        value_name = "DURATION",
+        default_value = "30s"
+    )]
+    pub rancher_timeout: String,
+
+    /// Log level (trace, debug, info, warn, error; logrus names accepted) or
+    /// RUST_LOG-style directives
+    #[arg(long, env = "LOG_LEVEL", value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Port of the health endpoint (/ping); 0 picks a free port
+    #[arg(long, env = "LISTEN_PORT", value_name = "PORT", default_value = "8080")]
+    pub listen_port: String,
+
+    /// Address the health endpoint binds to
+    #[arg(
+        long,
+        env = "LISTEN_ADDRESS",
+        value_name = "IP",
+        default_value = "0.0.0.0"
+    )]
+    pub listen_address: String,
+
+    /// Log format: text or json
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: String,
+
+    /// PEM bundle of CA certificates to trust besides the system roots, for
+    /// AWS and Rancher (a Rancher server with a private CA, a TLS-intercepting
+    /// proxy). SSL_CERT_FILE instead replaces the system roots
+    #[arg(long, env = "CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<String>,
+
+    /// The OpenSSL-style system bundle override, read by the TLS stack
+    /// itself; only checked here
+    #[arg(long, env = "SSL_CERT_FILE", value_name = "FILE", hide = true)]
+    pub ssl_cert_file: Option<String>,
+
+    /// Do not verify Rancher's TLS certificate. Insecure: the Rancher secret
+    /// key and the ECR password can be intercepted
+    #[arg(long, env = "RANCHER_INSECURE", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", help_heading = "Rancher")]
+    pub rancher_insecure: Option<String>,
+
+    /// Run one refresh cycle and exit: 0 if every registry was brought up to
+    /// date, 1 otherwise
+    #[arg(long, conflicts_with_all = ["dry_run", "check"])]
+    pub once: bool,
+
+    /// Read AWS and Rancher, print which credentials would be written or
+    /// created, write nothing
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+
+    /// Check the configuration, the AWS identity, the ECR token and Rancher
+    /// access, list the matching registries, and exit (non-zero if anything
+    /// is off)
+    #[arg(long)]
+    pub check: bool,
+
+    /// Ask the running daemon's /ping on LISTEN_PORT and exit 0 if it
+    /// answers (a HEALTHCHECK for images without curl)
+    #[arg(long, conflicts_with_all = ["once", "dry_run", "check"])]
+    pub health_probe: bool,
+}
+
+fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}

@@ -1,0 +1,142 @@
+//! What can go wrong talking to Rancher, each with what to do about it.
+//!
+//! One enum for the whole client, so callers match on a cause (and count it
+//! with [`RancherError::label`]) instead of on message text. Messages name
+//! the URL and the setting a user must change; they never hold the secret
+//! key (it travels only in the `Authorization` header).
+
+use reqwest::Method;
+
+/// A Rancher API failure, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum RancherError {
+    #[error("Rancher at {url} is unreachable: {detail}; {hint}")]
+    Unreachable {
+        url: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error(
+        "Rancher rejected the API key (401) for {url}: check CATTLE_ACCESS_KEY/CATTLE_SECRET_KEY"
+    )]
+    Unauthorized { url: String },
+    #[error(
+        "Rancher refused {method} {url} (403 {code}): the API key has no access to that \
+         environment; use a key of the environment CATTLE_URL points at"
+    )]
+    Forbidden {
+        method: Method,
+        url: String,
+        code: String,
+    },
+    #[error("Rancher answered {method} {url} with {status} {code}{detail}{hint}",
+        detail = describe(message, field_name), hint = hint_for(*status, message))]
+    Http {
+        method: Method,
+        url: String,
+        status: u16,
+        code: String,
+        message: Option<String>,
+        field_name: Option<String>,
+    },
+    #[error("{url} is not a usable Rancher API endpoint: {reason}")]
+    NotRancher { url: String, reason: String },
+    #[error("Rancher's answer to {url} is unusable: {reason}")]
+    BadResponse { url: String, reason: String },
+    #[error("cannot set up the HTTP client for Rancher: {reason}")]
+    Client { reason: String },
+}
+
+impl RancherError {
+    /// A short cause label, for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            RancherError::Unreachable { .. } => "rancher_unreachable",
+            RancherError::Unauthorized { .. } | RancherError::Forbidden { .. } => "rancher_auth",
+            RancherError::Http { .. } => "rancher_http",
+            RancherError::NotRancher { .. } => "rancher_not_api",
+            RancherError::BadResponse { .. } => "rancher_bad_response",
+            RancherError::Client { .. } => "rancher_client",
+        }
+    }
+
+    /// The Rancher error code, e.g. `ServerAddressUsed`.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RancherError::Http { code, .. } | RancherError::Forbidden { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+fn describe(message: &Option<String>, field_name: &Option<String>) -> String {
+    let mut out = String::new();
+    if let Some(message) = message.as_deref().filter(|m| !m.is_empty()) {
+        out.push_str(&format!(": {message}"));
+    }
+    if let Some(field) = field_name {
+        out.push_str(&format!(" (field {field})"));
+    }
+    out
+}
+
+fn hint_for(status: u16, message: &Option<String>) -> &'static str {
+    let not_updatable = message
+        .as_deref()
+        .is_some_and(|m| m.contains("not updatable") || m.contains("not creatable"));
+    if not_updatable || status == 405 {
+        "; the API key may not write registry credentials: use an environment API key, or \
+         run the container with the io.rancher.container.create_agent=true and \
+         io.rancher.container.agent.role=environment labels"
+    } else {
+        ""
+    }
+}
+
+/// A request that got no HTTP answer, with the likely fix.
+pub(super) fn unreachable(url: &reqwest::Url, err: &reqwest::Error) -> RancherError {
+    let hint = if certificate_rejected(err) {
+        "Rancher's TLS certificate is not trusted: give its CA with --ca-file (CA_FILE), or \
+         a complete bundle in SSL_CERT_FILE"
+    } else {
+        "check CATTLE_URL, the network and HTTP(S)_PROXY/NO_PROXY"
+    };
+    RancherError::Unreachable {
+        url: url.to_string(),
+        detail: describe_transport_error(err),
+        hint,
+    }
+}
+
+/// Whether TLS verification refused the server's certificate. rustls'
+/// error sits inside `io::Error`s, whose `source()` skips their payload, so
+/// those are opened with `get_ref`.
+fn certificate_rejected(err: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+        return matches!(tls, rustls::Error::InvalidCertificate(_));
+    }
+    if let Some(inner) = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return certificate_rejected(inner);
+    }
+    err.source().is_some_and(certificate_rejected)
+}
+
+/// reqwest's error chain, without the URL (the caller adds it).
+fn describe_transport_error(err: &reqwest::Error) -> String {
+    let mut text = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,237 @@
+//! The Rancher 1.6 (Cattle) API client: what the updater asks of Rancher.
+//!
+//! It follows the contract in docs/rancher-api.md, which our test simulator
+//! follows too. The client is split by concern:
+//! - [`discovery`]: from `CATTLE_URL` to the collections ([`Endpoints`]),
+//!   through the schemas the server publishes (§2);
+//! - `transport`: one request: auth, scoping, a bounded body, error
+//!   statuses;
+//! - `wire`: the JSON types we read;
+//! - [`error`]: [`RancherError`], each with what to do about it;
+//! - this file: the calls the reconciler makes (list, update, create).
+//!
+//! Lists follow `pagination.next` with large pages; `serverAddress` is never
+//! filtered server-side because Cattle ignores that filter (§4).
+
+mod discovery;
+mod error;
+mod transport;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+pub use discovery::Endpoints;
+pub use error::RancherError;
+pub use wire::{Credential, Registry};
+
+use crate::config::RancherSettings;
+use crate::metrics::Metrics;
+use crate::secret::Secret;
+use wire::{decode, Collection};
+
+/// Large pages keep a cycle to one list request for all but huge
+/// environments (the server clamps at 3000; §4).
+const PAGE_LIMIT: u32 = 1000;
+/// A guard against a server that keeps handing out `next` links.
+const MAX_PAGES: usize = 1000;
+/// Rancher 1.6 v1 project keys must send an email on create (§3); any
+/// non-empty value does.
+const PLACEHOLDER_EMAIL: &str = "not-really@required.anymore";
+
+/// HTTP access to one Rancher API endpoint.
+#[derive(Debug, Clone)]
+pub struct RancherClient {
+    http: reqwest::Client,
+    base: Url,
+    access_key: String,
+    secret_key: Secret,
+    metrics: Arc<Metrics>,
+}
+
+impl RancherClient {
+    /// `ca_bundle` (PEM) is trusted in addition to the system roots.
+    pub fn new(
+        settings: &RancherSettings,
+        ca_bundle: Option<&[u8]>,
+        metrics: Arc<Metrics>,
+    ) -> Result<RancherClient, RancherError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // Not a browser: no CSRF check and no HTML responses (§1, §8).
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "rancher-ecr-credentials/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        );
+        // Without it, a server with access control off runs an unknown key
+        // as admin across all environments (§1).
+        headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
+        // ring for TLS, as the AWS client uses: one crypto library in the
+        // binary. Installing twice (a second client) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client_error = |err: reqwest::Error| RancherError::Client {
+            reason: err.to_string(),
+        };
+        // The timeout covers the whole exchange, body included, so a server
+        // that trickles its answer is cut off too.
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_danger_accept_invalid_certs(settings.insecure);
+        if let Some(pem) = ca_bundle {
+            for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(client_error)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        Ok(RancherClient {
+            http: builder.build().map_err(client_error)?,
+            base: settings.url.clone(),
+            access_key: settings.access_key.clone(),
+            secret_key: settings.secret_key.clone(),
+            metrics,
+        })
+    }
+
+    /// Every registry of the environment, all pages; removed ones are
+    /// hidden by Rancher (§4).
+    pub async fn list_registries(
+        &self,
+        endpoints: &Endpoints,
+    ) -> Result<Vec<Registry>, RancherError> {
+        let registries: Vec<Registry> = self.list(endpoints, endpoints.registries.clone()).await?;
+        Ok(registries
+            .into_iter()
+            .filter(|r| endpoints.owns(r.account_id.as_deref()))
+            .collect())
+    }
+
+    /// The credentials of one registry, all pages.
+    pub async fn list_credentials(
+        &self,
+        endpoints: &Endpoints,
+        registry_id: &str,
+    ) -> Result<Vec<Credential>, RancherError> {
+        let mut url = endpoints.credentials.clone();
+        url.query_pairs_mut().append_pair("registryId", registry_id);
+        let credentials: Vec<Credential> = self.list(endpoints, url).await?;
+        // The filter is a real column (§4), but check anyway: writing a
+        // token into another registry's credential would be a leak.
+        Ok(credentials
+            .into_iter()
+            .filter(|c| c.registry_id.as_deref() == Some(registry_id))
+            .filter(|c| endpoints.owns(c.account_id.as_deref()))
+            .collect())
+    }
+
+    /// Partial update of the username and password (§5): nothing else is sent.
+    pub async fn update_credential(
+        &self,
+        endpoints: &Endpoints,
+        credential: &Credential,
+        username: &str,
+        password: &Secret,
+    ) -> Result<(), RancherError> {
+        let url = self.self_link(&credential.links, &endpoints.credentials, &credential.id)?;
+        let body = json!({"publicValue": username, "secretValue": password.expose()});
+        self.send(
+            Method::PUT,
+            &url,
+            endpoints.project_id.as_deref(),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn create_registry(
+        &self,
+        endpoints: &Endpoints,
+        server_address: &str,
+    ) -> Result<Registry, RancherError> {
+        let body = json!({
+            "serverAddress": server_address,
+            "description": "Amazon ECR registry, kept fresh by rancher-ecr-credentials",
+        });
+        let url = &endpoints.registries;
+        let answer = self
+            .send(
+                Method::POST,
+                url,
+                endpoints.project_id.as_deref(),
+                Some(&body),
+            )
+            .await?;
+        decode(url, &answer.body)
+    }
+
+    pub async fn create_credential(
+        &self,
+        endpoints: &Endpoints,
+        registry_id: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<Credential, RancherError> {
+        let mut body = json!({
+            "registryId": registry_id,
+            "publicValue": username,
+            "secretValue": password.expose(),
+            "description": "Amazon ECR token, kept fresh by rancher-ecr-credentials",
+        });
+        if endpoints.email_required {
+            body["email"] = json!(PLACEHOLDER_EMAIL);
+        }
+        let url = &endpoints.credentials;
+        let answer = self
+            .send(
+                Method::POST,
+                url,
+                endpoints.project_id.as_deref(),
+                Some(&body),
+            )
+            .await?;
+        // The POST response echoes secretValue (§3): only the fields we
+        // deserialize are kept.
+        decode(url, &answer.body)
+    }
+
+    /// Every item of a collection, following `pagination.next`.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        endpoints: &Endpoints,
+        mut url: Url,
+    ) -> Result<Vec<T>, RancherError> {
+        url.query_pairs_mut()
+            .append_pair("limit", &PAGE_LIMIT.to_string());
+        let mut items = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let answer = self
+                .send(Method::GET, &url, endpoints.project_id.as_deref(), None)
+                .await?;
+            let page: Collection<T> = decode(&url, &answer.body)?;
+            items.extend(page.data);
+            let Some(next) = page.pagination.and_then(|p| p.next) else {
+                return Ok(items);
+            };
+            seen.insert(url.to_string());
+            url = self.rebase(&next)?;
+            if seen.contains(url.as_str()) {
+                break;
+            }
+        }
+        Err(RancherError::BadResponse {
+            url: url.to_string(),
+            reason: "its pagination does not end".into(),
+        })
+    }
+}
