@@ -36,8 +36,9 @@ use bytes::Bytes;
 use http_body_1::{Body, Frame, SizeHint};
 
 /// The largest Rancher answer: a page of 1000 registries (the page size we
-/// ask for) is about 1.6 MB as Rancher 1.6 renders them, with every field,
-/// link and action; the limit leaves room for long descriptions.
+/// ask for) is about 1 MB as Rancher 1.6 renders them, with every field,
+/// link and action (measured in tests/hostile.rs); the limit leaves room for
+/// long descriptions and addresses.
 pub const RANCHER_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The largest AWS answer: GetAuthorizationToken for 10 registries is about

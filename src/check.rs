@@ -111,7 +111,7 @@ pub fn print_plan(report: &CycleReport) {
     for failure in &report.failures {
         println!("cannot plan: {failure}");
     }
-    for outcome in &report.hosts {
+    for outcome in &report.outcomes {
         for change in &outcome.changes {
             let line = match change {
                 Change::Updated {

@@ -40,7 +40,7 @@ pub struct CycleReport {
     /// The Rancher environment (account id) written to, when known.
     pub environment: Option<String>,
     /// One entry per ECR token (registry host).
-    pub hosts: Vec<HostOutcome>,
+    pub outcomes: Vec<HostOutcome>,
     /// Failures outside any one host: AWS, the registry list, a malformed
     /// token entry. Both an AWS and a Rancher failure are kept, so neither
     /// hides the other.
@@ -52,7 +52,7 @@ impl CycleReport {
     pub fn timed_out(limit: std::time::Duration) -> CycleReport {
         CycleReport {
             environment: None,
-            hosts: Vec::new(),
+            outcomes: Vec::new(),
             failures: vec![CycleFailure::TimedOut(limit)],
         }
     }
@@ -60,8 +60,8 @@ impl CycleReport {
     /// True when every registry host now holds its new token.
     pub fn success(&self) -> bool {
         self.failures.is_empty()
-            && !self.hosts.is_empty()
-            && self.hosts.iter().all(HostOutcome::is_up_to_date)
+            && !self.outcomes.is_empty()
+            && self.outcomes.iter().all(HostOutcome::is_up_to_date)
     }
 
     /// How the cycle ended, for the scheduler: a failure that might go away
@@ -70,9 +70,9 @@ impl CycleReport {
     /// soon, without.
     pub fn outcome(&self) -> CycleOutcome {
         let retryable = !self.failures.is_empty()
-            || self.hosts.is_empty()
+            || self.outcomes.is_empty()
             || self
-                .hosts
+                .outcomes
                 .iter()
                 .any(|h| h.problems.iter().any(Problem::is_retryable));
         if retryable {
@@ -87,8 +87,8 @@ impl CycleReport {
     /// Failure causes, one per problem, for metrics.
     pub fn failure_labels(&self) -> Vec<&'static str> {
         let mut labels: Vec<&'static str> = self.failures.iter().map(|f| f.label()).collect();
-        for host in &self.hosts {
-            labels.extend(host.problems.iter().map(Problem::label));
+        for outcome in &self.outcomes {
+            labels.extend(outcome.problems.iter().map(Problem::label));
         }
         labels
     }
@@ -159,7 +159,7 @@ impl Updater {
             .and_then(|endpoints| endpoints.environment_id.clone());
         let mut report = CycleReport {
             environment,
-            hosts: Vec::new(),
+            outcomes: Vec::new(),
             failures: Vec::new(),
         };
         let tokens = match tokens {
@@ -189,7 +189,7 @@ impl Updater {
             {
                 self.endpoints = None;
             }
-            report.hosts.push(outcome);
+            report.outcomes.push(outcome);
         }
         report
     }

@@ -101,7 +101,7 @@ async fn refresh_loop(
             .await
             .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
         let now = SystemTime::now();
-        let expiries = report.hosts.iter().map(|h| h.expires_at);
+        let expiries = report.outcomes.iter().map(|h| h.expires_at);
         let plan = scheduler.after_cycle(now, report.outcome(), expiries);
         let delay = humantime::format_duration(plan.delay);
         if plan.warn_unusable_expiry {
@@ -127,12 +127,12 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
     for cause in report.failure_labels() {
         metrics.failure(cause);
     }
-    for host in report.hosts.iter().filter(|h| h.is_up_to_date()) {
+    for outcome in report.outcomes.iter().filter(|o| o.is_up_to_date()) {
         let labels = RegistryLabels {
-            host: host.host.to_string(),
+            host: outcome.host.to_string(),
             environment: report.environment.clone().unwrap_or_default(),
         };
-        metrics.registry_written(&labels, now, host.expires_at);
+        metrics.registry_written(&labels, now, outcome.expires_at);
     }
 }
 
@@ -152,7 +152,7 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
             "{failure}"
         );
     }
-    for outcome in &report.hosts {
+    for outcome in &report.outcomes {
         let host = outcome.host.as_str();
         for change in &outcome.changes {
             let (registry, credential) = change.ids();

@@ -72,16 +72,20 @@ impl Status {
                 registry.last_error = Some(error.clone());
             }
         }
-        for host in &report.hosts {
-            let entry = state.registries.entry(host.host.to_string()).or_default();
+        for outcome in &report.outcomes {
+            let entry = state
+                .registries
+                .entry(outcome.host.to_string())
+                .or_default();
             entry.environment = report.environment.clone();
-            if host.is_up_to_date() {
+            if outcome.is_up_to_date() {
                 entry.last_success = Some(now);
-                entry.token_expiry = host.expires_at;
+                entry.token_expiry = outcome.expires_at;
                 entry.refresh_deadline = Some(next_refresh + self.grace);
                 entry.last_error = None;
             } else {
-                let problems: Vec<String> = host.problems.iter().map(|p| p.to_string()).collect();
+                let problems: Vec<String> =
+                    outcome.problems.iter().map(|p| p.to_string()).collect();
                 entry.last_error = Some(problems.join("; "));
             }
         }
@@ -159,7 +163,7 @@ mod tests {
         };
         CycleReport {
             environment: Some("1a5".into()),
-            hosts: vec![outcome],
+            outcomes: vec![outcome],
             failures: Vec::new(),
         }
     }

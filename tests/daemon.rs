@@ -476,11 +476,13 @@ async fn an_admin_key_needs_an_environment_endpoint() {
 
     let result = once(&env).await;
     assert_eq!(result.status.code(), Some(1), "{}", result.output());
-    assert!(
-        result.output().contains("account of kind admin"),
-        "{}",
-        result.output()
-    );
+    for said in ["account of kind admin", "environment API key"] {
+        assert!(
+            result.output().contains(said),
+            "{said}: {}",
+            result.output()
+        );
+    }
     assert_eq!(
         credential(&sim, OTHER_PROJECT, &cred)
             .secret_value

@@ -127,3 +127,48 @@ async fn the_daemon_survives_and_retries() {
     let (status, _) = daemon.terminate().await;
     assert!(status.success());
 }
+
+/// The Rancher limit is sized for the largest real answer: a full page of
+/// 1000 registries (the page size the client asks for) fits, with room.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_page_of_registries_fits_the_limit() {
+    let sim = RancherSim::start().await;
+    support::add_environment(&sim, PROJECT);
+    for n in 0..999 {
+        let address = format!("{n:012}.dkr.ecr.ap-southeast-2.amazonaws.com");
+        sim.add_registry(PROJECT, &address, "active");
+    }
+    let registry = sim.add_registry(PROJECT, ECR_HOST, "active");
+    sim.add_credential(PROJECT, &registry, "AWS", "stale", "active");
+    let page = support::http()
+        .get(format!(
+            "{}/v2-beta/projects/{PROJECT}/registries?limit=1000",
+            sim.url()
+        ))
+        .basic_auth(
+            support::daemon::RANCHER_ACCESS_KEY,
+            Some(support::daemon::RANCHER_SECRET_KEY),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    println!("a page of 1000 registries: {} bytes", page.len());
+    assert!(
+        page.len() > 500_000,
+        "not a full page: {} bytes",
+        page.len()
+    );
+    assert!(
+        page.len() < (4 << 20) / 2,
+        "the limit leaves too little room"
+    );
+
+    let env = base_env(&format!("{}/v2-beta/projects/{PROJECT}", sim.url()));
+    let result = run(&env, &["--once"]).await;
+    assert_eq!(result.status.code(), Some(0), "{}", result.output());
+    let written = sim.credentials(PROJECT)[0].secret_value.clone();
+    assert_eq!(written, Some(moto_password(ACCOUNT)));
+}

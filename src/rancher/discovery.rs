@@ -153,8 +153,9 @@ impl RancherClient {
                         self,
                         format!(
                             "the API key belongs to an account of kind {kind}, which may see \
-                             several environments; use an environment API key, or an \
-                             environment endpoint such as …/v2-beta/projects/1a5"
+                             several environments, and nothing is written through it \
+                             unscoped: use an environment API key (or the agent labels), or \
+                             an environment endpoint such as …/v2-beta/projects/1a5"
                         ),
                     )),
                     _ => Ok(None),
