@@ -1,8 +1,8 @@
-//! Tests of the Rancher 1.6 API simulator itself (`tests/support/rancher_sim.rs`).
+//! Tests of the Rancher 1.6 API simulator itself (`tests/support/rancher_sim/`).
 //!
-//! They pin the behaviour documented in `shared/docs/rancher-1.6-api.md` so that the
-//! simulator, which the daemon's integration tests rely on, cannot silently drift
-//! from the contract.
+//! They pin the contract written down in docs/rancher-api.md (`§n` are its
+//! sections) through real HTTP, so that the simulator, which the daemon's
+//! integration tests rely on, cannot silently drift from it.
 
 mod support;
 
