@@ -118,13 +118,13 @@ pub(super) fn list(ctx: &Ctx, kind: Kind, mut items: Vec<Item>) -> Value {
         items.retain(|i| i.meta.removed.is_none());
     }
     let conds = conditions(ctx, schema);
-    items.retain(|i| conds.iter().all(|c| matches(c, &i.raw[c.name])));
+    items.retain(|i| conds.iter().all(|c| matches(c, &i.column(c.name))));
 
     let sort = query("sort").and_then(|f| Some((f, schema.filter_class(f)?)));
     let descending = query("order").is_some_and(|o| o.eq_ignore_ascii_case("desc"));
     items.sort_by(|a, b| {
         let primary = sort.map_or(Ordering::Equal, |(name, class)| {
-            match (text(&a.raw[name]), text(&b.raw[name])) {
+            match (text(&a.column(name)), text(&b.column(name))) {
                 (None, None) => Ordering::Equal,
                 (None, Some(_)) => Ordering::Less,
                 (Some(_), None) => Ordering::Greater,

@@ -7,16 +7,19 @@
 //! sections; its closing section lists where the simulator departs from it),
 //! and tests/simulator.rs pins the simulator to that contract through real HTTP.
 //!
-//! This file is the test-facing API: start a server, seed projects, keys,
-//! registries and credentials, read back what a client wrote, and inspect the
-//! requests it made; faults.rs adds scripted failures. Behind it, one module
-//! per concern:
+//! This file is the test-facing API: start a server, seed projects (with
+//! their orchestration and state), keys of every kind, project memberships,
+//! registries and credentials; read back what a client wrote; inspect or
+//! count the requests it made; slow every request down
+//! ([`RancherSim::set_latency`]). faults.rs adds scripted failures. Seeding
+//! and serving stay cheap at benchmark scale (100 environments of 200
+//! registries and credentials each). Behind it, one module per concern:
 //!
 //! * `state`: stored objects and the state machine (§5), with time measured in
 //!   requests (see [`RancherSim::set_activation_delay`]);
 //! * `schema`: the schemas as static tables (§3, §8);
 //! * `routes`: URL parsing, dispatch and response headers (§2, §8);
-//! * `auth`: who is asking and in which project (§1, §2);
+//! * `auth`: who is asking, in which project, with which role (§1, §2);
 //! * `collections`: filters, sort and pagination (§4);
 //! * `render`: resources and errors as JSON (§3, §6);
 //! * `writes`: create, update, actions, delete (§5);
@@ -33,6 +36,7 @@ mod writes;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::task::JoinHandle;
@@ -58,7 +62,11 @@ pub enum KeyKind {
     Environment,
     /// Environment API key created in the UI (`X-API-Account-Kind: project`).
     Project,
-    /// Admin account key: may act in every project; unscoped lists show all projects.
+    /// A user's account key (`user`): acts in the projects its user is a
+    /// member of, with the member's role (§2 "Account keys and many environments").
+    User,
+    /// An admin's account key (`admin`): acts as owner in every project;
+    /// unscoped lists show every project's objects.
     Admin,
 }
 
@@ -67,9 +75,21 @@ impl KeyKind {
         match self {
             KeyKind::Environment => "environment",
             KeyKind::Project => "project",
+            KeyKind::User => "user",
             KeyKind::Admin => "admin",
         }
     }
+}
+
+/// A project member's role, least privileged first (§2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Reads only: registry and credential writes are refused (403).
+    Readonly,
+    /// May write registries and credentials, like a member.
+    Restricted,
+    Member,
+    Owner,
 }
 
 /// A registry as stored (removed ones included).
@@ -175,33 +195,58 @@ impl RancherSim {
         format!("http://{}", self.shared.addr)
     }
 
-    /// Adds an active project (environment), e.g. `"1a5"`.
+    /// Adds an active Cattle project (environment), e.g. `"1a5"`, named
+    /// `Environment 1a5`.
     pub fn add_project(&self, id: &str) {
+        self.add_project_with(id, &format!("Environment {id}"), "cattle", "active");
+    }
+
+    /// Adds a project with its name, `orchestration` (`cattle`,
+    /// `kubernetes`, `swarm`, `mesos`, `windows`) and `state` (`active`,
+    /// `inactive`, `removed`, ...).
+    pub fn add_project_with(&self, id: &str, name: &str, orchestration: &str, state: &str) {
         let num = must_parse_id(id);
         assert_ne!(
             num, ADMIN_ACCOUNT,
             "{ADMIN_ACCOUNT_ID} is the admin account"
         );
-        let mut meta = Meta::new(num, "active");
+        let mut meta = Meta::new(num, state);
         meta.num = num;
-        meta.name = Some(format!("Environment {id}"));
-        self.shared.lock().projects.insert(num, Project { meta });
+        meta.name = Some(name.to_string());
+        let orchestration = orchestration.to_string();
+        let project = Project {
+            meta,
+            orchestration,
+            members: Vec::new(),
+        };
+        self.shared.lock().projects.insert(num, project);
     }
 
-    /// Adds an API key. Environment and Project keys belong to `project`;
-    /// Admin keys belong to none and may act in every project.
-    pub fn add_key(&self, access: &str, secret: &str, kind: KeyKind, project: Option<&str>) {
-        let project = project.map(must_parse_id);
-        assert!(
-            kind == KeyKind::Admin || project.is_some(),
-            "{kind:?} keys need a project"
-        );
+    /// Adds an API key. `owner` is the project of Environment and Project
+    /// keys, and the user account (e.g. `"1a20"`, not a project) of User and
+    /// Admin keys; an Admin key without one runs as [`ADMIN_ACCOUNT_ID`].
+    pub fn add_key(&self, access: &str, secret: &str, kind: KeyKind, owner: Option<&str>) {
+        let owner = match (owner.map(must_parse_id), kind) {
+            (Some(owner), _) => owner,
+            (None, KeyKind::Admin) => ADMIN_ACCOUNT,
+            (None, _) => panic!("{kind:?} keys need an owner"),
+        };
         self.shared.lock().keys.push(Key {
             access: access.to_string(),
             secret: secret.to_string(),
             kind,
-            project: project.filter(|_| kind != KeyKind::Admin),
+            owner,
         });
+    }
+
+    /// Makes user account `account` a member of `project` with `role`; an
+    /// account may be added several times, the most privileged role wins.
+    pub fn add_member(&self, project: &str, account: &str, role: Role) {
+        let (num, account) = (must_parse_id(project), must_parse_id(account));
+        let mut st = self.shared.lock();
+        let project = st.projects.get_mut(&num);
+        let project = project.unwrap_or_else(|| panic!("no project {num}"));
+        project.members.push((account, role));
     }
 
     /// Adds a registry in `state` (no process running) and returns its id `1sp<n>`.
@@ -246,22 +291,14 @@ impl RancherSim {
     pub fn registries(&self, project: &str) -> Vec<SimRegistry> {
         let account = must_parse_id(project);
         let st = self.shared.lock();
-        let registries = st.registries.values();
-        registries
-            .filter(|r| r.meta.account == account)
-            .map(|r| r.snapshot())
-            .collect()
+        st.registries_in(account).map(|r| r.snapshot()).collect()
     }
 
     /// All credentials of `project` (with the stored secret), id ascending.
     pub fn credentials(&self, project: &str) -> Vec<SimCredential> {
         let account = must_parse_id(project);
         let st = self.shared.lock();
-        let credentials = st.credentials.values();
-        credentials
-            .filter(|c| c.meta.account == account)
-            .map(|c| c.snapshot())
-            .collect()
+        st.credentials_in(account).map(|c| c.snapshot()).collect()
     }
 
     /// One credential by id, whatever its project.
@@ -275,6 +312,11 @@ impl RancherSim {
         self.shared.lock().requests.clone()
     }
 
+    /// How many HTTP requests were received so far (cheaper than `requests()`).
+    pub fn request_count(&self) -> usize {
+        self.shared.lock().requests.len()
+    }
+
     /// Forgets the recorded requests.
     pub fn clear_requests(&self) {
         self.shared.lock().requests.clear();
@@ -284,6 +326,12 @@ impl RancherSim {
     /// unless the request has `X-ENFORCE-AUTHENTICATION: true`.
     pub fn set_access_control(&self, on: bool) {
         self.shared.lock().access_control = on;
+    }
+
+    /// Every request waits `latency` before it is served, as over a slow
+    /// network; requests wait side by side, not one after another.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
     }
 
     /// Objects created through the API stay `registering` until this many

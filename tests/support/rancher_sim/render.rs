@@ -2,10 +2,11 @@
 //! §3, §6): every schema field with nulls included, `<date>TS` companions,
 //! lower-cased links, and only the actions the current state allows.
 //!
-//! An object first becomes an [`Item`], a flat map of its raw column values
-//! (the secret included). Filters and sorting (collections.rs) work on the
-//! same map that rendering reads, so a filter can never see a value that
-//! rendering would show differently.
+//! An object is read through an [`Item`], which computes one column value
+//! at a time (the secret included). Filters and sorting (collections.rs) ask
+//! it for the columns they test, and rendering for the page's fields only, so
+//! a list of 200 out of 40,000 stored objects costs 200 small reads, and a
+//! filter never sees a value that rendering would show differently.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,39 +19,42 @@ use super::state::{
     is_transitioning, new_uuid, Credential, Meta, Process, Project, Registry, SimState,
 };
 
-/// One stored object: its metadata and its raw column values.
+/// One stored object, read column by column.
 pub(super) struct Item<'a> {
     pub kind: Kind,
     pub meta: &'a Meta,
-    /// A JSON object; a missing key reads as null.
-    pub raw: Value,
+    object: Object<'a>,
+}
+
+enum Object<'a> {
+    Registry(&'a Registry),
+    Credential(&'a Credential),
+    Project(&'a Project),
 }
 
 impl SimState {
-    /// The objects of `kind` in the accounts `visible` accepts, removed ones included.
-    pub(super) fn items(&self, kind: Kind, visible: impl Fn(u64) -> bool) -> Vec<Item<'_>> {
-        match kind {
-            Kind::Registry => (self.registries.values())
-                .filter(|r| visible(r.meta.account))
-                .map(registry_item)
-                .collect(),
-            Kind::Credential => (self.credentials.values())
-                .filter(|c| visible(c.meta.account))
-                .map(credential_item)
-                .collect(),
-            Kind::Project => (self.projects.values())
-                .filter(|p| visible(p.meta.account))
-                .map(project_item)
-                .collect(),
+    /// The objects of `kind` in account `scope` (`None`: every account),
+    /// removed ones included; projects are all listed.
+    pub(super) fn items(&self, kind: Kind, scope: Option<u64>) -> Vec<Item<'_>> {
+        match (kind, scope) {
+            (Kind::Registry, Some(account)) => {
+                self.registries_in(account).map(Item::registry).collect()
+            }
+            (Kind::Registry, None) => self.registries.values().map(Item::registry).collect(),
+            (Kind::Credential, Some(account)) => {
+                self.credentials_in(account).map(Item::credential).collect()
+            }
+            (Kind::Credential, None) => self.credentials.values().map(Item::credential).collect(),
+            (Kind::Project, _) => self.projects.values().map(Item::project).collect(),
             _ => Vec::new(),
         }
     }
 
     pub(super) fn item(&self, kind: Kind, num: u64) -> Option<Item<'_>> {
         match kind {
-            Kind::Registry => self.registries.get(&num).map(registry_item),
-            Kind::Credential => self.credentials.get(&num).map(credential_item),
-            Kind::Project => self.projects.get(&num).map(project_item),
+            Kind::Registry => self.registries.get(&num).map(Item::registry),
+            Kind::Credential => self.credentials.get(&num).map(Item::credential),
+            Kind::Project => self.projects.get(&num).map(Item::project),
             _ => None,
         }
     }
@@ -66,48 +70,47 @@ fn millis(time: SystemTime) -> u128 {
     since.map_or(0, |since| since.as_millis())
 }
 
-/// The columns every object has, plus the type's `own`.
-fn item(kind: Kind, meta: &Meta, own: Value) -> Item<'_> {
-    let transitioning = is_transitioning(&meta.state);
-    let mut raw = json!({
-        "id": kind.format_id(meta.num),
-        "kind": schema(kind, false).id,
-        "accountId": Kind::Project.format_id(meta.account),
-        "name": meta.name,
-        "description": meta.description,
-        "state": meta.state,
-        "transitioning": if transitioning { "yes" } else { "no" },
-        "transitioningMessage": transitioning.then_some("In Progress"),
-        "uuid": meta.uuid,
-        "created": date(meta.created),
-        "removed": meta.removed.map(date),
-    });
-    if let (Some(raw), Value::Object(own)) = (raw.as_object_mut(), own) {
-        raw.extend(own);
+impl<'a> Item<'a> {
+    fn registry(r: &'a Registry) -> Item<'a> {
+        let (kind, meta, object) = (Kind::Registry, &r.meta, Object::Registry(r));
+        Item { kind, meta, object }
     }
-    Item { kind, meta, raw }
-}
 
-fn registry_item(r: &Registry) -> Item<'_> {
-    item(
-        Kind::Registry,
-        &r.meta,
-        json!({"serverAddress": r.server_address}),
-    )
-}
+    fn credential(c: &'a Credential) -> Item<'a> {
+        let (kind, meta, object) = (Kind::Credential, &c.meta, Object::Credential(c));
+        Item { kind, meta, object }
+    }
 
-fn credential_item(c: &Credential) -> Item<'_> {
-    let own = json!({
-        "registryId": Kind::Registry.format_id(c.registry),
-        "publicValue": c.public_value,
-        "secretValue": c.secret_value,
-        "email": c.email,
-    });
-    item(Kind::Credential, &c.meta, own)
-}
+    fn project(p: &'a Project) -> Item<'a> {
+        let (kind, meta, object) = (Kind::Project, &p.meta, Object::Project(p));
+        Item { kind, meta, object }
+    }
 
-fn project_item(p: &Project) -> Item<'_> {
-    item(Kind::Project, &p.meta, json!({}))
+    /// The raw value of column `name`; null when the type has no such column.
+    pub(super) fn column(&self, name: &str) -> Value {
+        let meta = self.meta;
+        let transitioning = is_transitioning(&meta.state);
+        match (name, &self.object) {
+            ("id", _) => json!(self.kind.format_id(meta.num)),
+            ("kind", _) => json!(schema(self.kind, false).id),
+            ("accountId", _) => json!(Kind::Project.format_id(meta.account)),
+            ("name", _) => json!(meta.name),
+            ("description", _) => json!(meta.description),
+            ("state", _) => json!(meta.state),
+            ("transitioning", _) => json!(if transitioning { "yes" } else { "no" }),
+            ("transitioningMessage", _) => json!(transitioning.then_some("In Progress")),
+            ("uuid", _) => json!(meta.uuid),
+            ("created", _) => json!(date(meta.created)),
+            ("removed", _) => json!(meta.removed.map(date)),
+            ("serverAddress", Object::Registry(r)) => json!(r.server_address),
+            ("registryId", Object::Credential(c)) => json!(Kind::Registry.format_id(c.registry)),
+            ("publicValue", Object::Credential(c)) => json!(c.public_value),
+            ("secretValue", Object::Credential(c)) => json!(c.secret_value),
+            ("email", Object::Credential(c)) => json!(c.email),
+            ("orchestration", Object::Project(p)) => json!(p.orchestration),
+            _ => Value::Null,
+        }
+    }
 }
 
 /// Renders a resource as the API does (§3): every schema field, nulls included.
@@ -124,11 +127,11 @@ pub(super) fn resource(ctx: &Ctx, item: &Item) -> Value {
         // Read-on-create-only values are echoed only in POST responses (§3).
         let hidden = field.read_on_create_only && ctx.inc.method != "POST";
         let value = if hidden {
-            &Value::Null
+            Value::Null
         } else {
-            &item.raw[field.name]
+            item.column(field.name)
         };
-        out.insert(field.name.into(), value.clone());
+        out.insert(field.name.into(), value);
     }
     out.insert("createdTS".into(), json!(millis(meta.created)));
     if let Some(removed) = meta.removed {

@@ -113,6 +113,10 @@ pub(super) struct Ctx<'a> {
     pub scope: Option<u64>,
     /// Whether `registryCredential.email` exists for this caller (§2, §3).
     pub email: bool,
+    pub caller: Caller,
+    /// The status registry and credential writes get, if they are refused;
+    /// their schemas are then read-only (§2).
+    pub refuse_writes: Option<u16>,
 }
 
 impl Ctx<'_> {
@@ -149,6 +153,10 @@ pub(super) async fn serve(State(shared): State<Arc<Shared>>, req: Request) -> Re
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok();
     let inc = Incoming::new(&parts, body, shared.addr);
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut st = shared.lock();
     st.next_request();
     let response = dispatch(&mut st, &inc);
@@ -195,23 +203,26 @@ fn dispatch(st: &mut SimState, inc: &Incoming) -> Response {
     };
     let schemas_url = format!("{api_base}/schemas");
 
-    let mut caller = None;
+    // (the caller, the account the request acts as) for the response headers
+    let mut acting = None;
     let result = faults::apply(st, &inc.method, &format!("/{}", segs.join("/")))
         .map_or(Ok(()), |status| Err(ApiError::status(status)))
         .and_then(|()| auth::authenticate(st, &inc.headers))
-        .and_then(|who| {
+        .and_then(|caller| {
             let requested = (path_project.map(str::to_string))
                 .or_else(|| inc.header("x-api-project-id").map(str::to_string))
                 .or_else(|| inc.query_first("projectId").map(str::to_string));
-            let scope = auth::scope(st, &who, requested.as_deref());
-            let email = version == "v1" && who.kind == KeyKind::Project;
-            caller = Some(who);
+            acting = Some((caller.clone(), caller.account));
+            let access = auth::access(st, &caller, requested.as_deref())?;
+            acting = Some((caller.clone(), access.project.unwrap_or(caller.account)));
             let ctx = Ctx {
                 inc,
                 api_base,
                 version_base,
-                scope: scope?,
-                email,
+                scope: access.scope,
+                email: version == "v1" && caller.kind == KeyKind::Project,
+                caller,
+                refuse_writes: access.refuse_writes,
             };
             route(st, &ctx, version, rest)
         });
@@ -224,7 +235,7 @@ fn dispatch(st: &mut SimState, inc: &Incoming) -> Response {
             (err.status, err.to_json(), challenge)
         }
     };
-    api_response(status, &body, &schemas_url, caller.as_ref(), challenge)
+    api_response(status, &body, &schemas_url, acting.as_ref(), challenge)
 }
 
 fn route(st: &mut SimState, ctx: &Ctx, version: &str, rest: &[String]) -> Reply {
@@ -280,6 +291,12 @@ fn root(ctx: &Ctx) -> Reply {
 
 fn schema_json(ctx: &Ctx, kind: Kind) -> Value {
     let s = schema(kind, ctx.email);
+    let read_only =
+        ctx.refuse_writes.is_some() && matches!(kind, Kind::Registry | Kind::Credential);
+    let (resource_methods, collection_methods) = match read_only {
+        true => (&["GET"][..], &["GET"][..]),
+        false => (s.resource_methods, s.collection_methods),
+    };
     let mut links =
         json!({"self": format!("{}/schemas/{}", ctx.api_base, s.id.to_ascii_lowercase())});
     if !s.collection_methods.is_empty() {
@@ -289,7 +306,16 @@ fn schema_json(ctx: &Ctx, kind: Kind) -> Value {
             s.plural.to_ascii_lowercase()
         ));
     }
-    let fields: Map<String, Value> = s.fields().map(|f| (f.name.into(), json!(f))).collect();
+    let fields: Map<String, Value> = (s.fields())
+        .map(|f| {
+            let mut field = json!(f);
+            if read_only {
+                field["create"] = json!(false);
+                field["update"] = json!(false);
+            }
+            (f.name.into(), field)
+        })
+        .collect();
     let output = json!({"input": null, "output": s.action_output});
     let actions: Map<String, Value> = s
         .actions
@@ -305,8 +331,8 @@ fn schema_json(ctx: &Ctx, kind: Kind) -> Value {
         "links": links,
         "actions": {},
         "pluralName": s.plural,
-        "resourceMethods": s.resource_methods,
-        "collectionMethods": s.collection_methods,
+        "resourceMethods": resource_methods,
+        "collectionMethods": collection_methods,
         "resourceFields": fields,
         "resourceActions": actions,
         "collectionFilters": filters,
@@ -346,17 +372,16 @@ fn projects(st: &SimState, ctx: &Ctx, rest: &[String]) -> Reply {
     match rest {
         [] => {
             ctx.require_get()?;
-            Ok((
-                200,
-                list(
-                    ctx,
-                    Kind::Project,
-                    st.items(Kind::Project, |a| ctx.visible(a)),
-                ),
-            ))
+            // An admin lists every project only when it asks for `all` (§2).
+            let all = ctx.inc.query_first("all") == Some("true");
+            let mut listed = st.items(Kind::Project, None);
+            listed.retain(|p| ctx.caller.lists(st, p.meta.num, all));
+            Ok((200, list(ctx, Kind::Project, listed)))
         }
         [id] => {
-            let item = ctx.visible_item(st, Kind::Project, id)?;
+            let item = parse_id(id).and_then(|num| st.item(Kind::Project, num));
+            let item = item.filter(|p| ctx.caller.lists(st, p.meta.num, true));
+            let item = item.ok_or_else(ApiError::not_found)?;
             ctx.require_get()?;
             Ok((200, resource(ctx, &item)))
         }
@@ -366,9 +391,12 @@ fn projects(st: &SimState, ctx: &Ctx, rest: &[String]) -> Reply {
 
 /// Registries and registry credentials: collection, resource and link URLs.
 fn objects(st: &mut SimState, ctx: &Ctx, kind: Kind, rest: &[String]) -> Reply {
+    if let Some(status) = ctx.refuse_writes.filter(|_| ctx.inc.method != Method::GET) {
+        return Err(ApiError::status(status));
+    }
     let action = ctx.inc.query_first("action");
     match (rest, &ctx.inc.method) {
-        ([], &Method::GET) => Ok((200, list(ctx, kind, st.items(kind, |a| ctx.visible(a))))),
+        ([], &Method::GET) => Ok((200, list(ctx, kind, st.items(kind, ctx.scope)))),
         ([], &Method::POST) if action.is_some() => {
             Err(ApiError::validation("InvalidAction", "action"))
         }
@@ -396,10 +424,10 @@ fn objects(st: &mut SimState, ctx: &Ctx, kind: Kind, rest: &[String]) -> Reply {
 
 /// `registries/<id>/credentials`, `registrycredentials/<id>/registry`, `…/account`.
 fn follow_link(st: &SimState, ctx: &Ctx, item: &Item, link: &str) -> Reply {
-    let registry_of = |c: &Item| c.raw["registryId"].as_str().and_then(parse_id);
+    let registry_of = |c: &Item| c.column("registryId").as_str().and_then(parse_id);
     let target = match (item.kind, link) {
         (Kind::Registry, "credentials") => {
-            let mut credentials = st.items(Kind::Credential, |a| ctx.visible(a));
+            let mut credentials = st.items(Kind::Credential, ctx.scope);
             credentials.retain(|c| registry_of(c) == Some(item.meta.num));
             return Ok((200, list(ctx, Kind::Credential, credentials)));
         }
@@ -418,7 +446,7 @@ fn api_response(
     status: u16,
     body: &Value,
     schemas_url: &str,
-    caller: Option<&Caller>,
+    acting: Option<&(Caller, u64)>,
     challenge: bool,
 ) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -432,10 +460,10 @@ fn api_response(
     set("content-type", "application/json; charset=utf-8");
     set("x-api-schemas", schemas_url);
     set("x-rancher-version", RANCHER_VERSION);
-    if let Some(caller) = caller {
-        let account = Kind::Project.format_id(caller.account);
-        set("x-api-account-id", &account);
-        set("x-api-user-id", &account);
+    // The account the request acted as, and the key's own (§2).
+    if let Some((caller, account)) = acting {
+        set("x-api-account-id", &Kind::Project.format_id(*account));
+        set("x-api-user-id", &Kind::Project.format_id(caller.account));
         set("x-api-account-kind", caller.kind.header_value());
         set("x-api-account-name", &caller.name);
     }

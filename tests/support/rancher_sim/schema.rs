@@ -221,6 +221,8 @@ const STATES: &[&str] = &[
     "removed", "removing", "requested", "restoring", "updating-active", "updating-inactive",
 ];
 
+const ORCHESTRATIONS: &[&str] = &["cattle", "kubernetes", "mesos", "swarm", "windows"];
+
 /// Fields of every registry, credential and project.
 const COMMON: &[Field] = &[
     Field::ro("created", "date"),
@@ -330,6 +332,7 @@ const PROJECT: Schema = Schema {
         &[
             Field::ro("description", "string"),
             Field::ro("name", "string"),
+            Field::ro("orchestration", "string").options(ORCHESTRATIONS),
         ],
     ],
     filters: PROJECT_FILTERS,

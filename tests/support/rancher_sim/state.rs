@@ -7,24 +7,40 @@
 //! see `registering` or `deactivating` exactly as long as they choose, and
 //! never wait on a timer.
 
-use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime};
 
 use super::faults::Faults;
 use super::schema::Kind;
-use super::{KeyKind, SimCredential, SimRegistry, SimRequest};
+use super::{KeyKind, Role, SimCredential, SimRegistry, SimRequest};
 
 pub(super) struct Key {
     pub access: String,
     pub secret: String,
     pub kind: KeyKind,
-    /// The environment of environment and project keys.
-    pub project: Option<u64>,
+    /// The environment of environment and project keys; the user account of
+    /// user and admin keys.
+    pub owner: u64,
 }
 
 /// An environment; its `meta.account` is its own number.
 pub(super) struct Project {
     pub meta: Meta,
+    pub orchestration: String,
+    /// (user account, role); one account may hold several (§2).
+    pub members: Vec<(u64, Role)>,
+}
+
+impl Project {
+    /// The most privileged role `account` holds here (§2).
+    pub(super) fn role_of(&self, account: u64) -> Option<Role> {
+        let roles = self.members.iter().filter(|(member, _)| *member == account);
+        roles.map(|(_, role)| *role).max()
+    }
+
+    pub(super) fn is_active(&self) -> bool {
+        self.meta.state == "active"
+    }
 }
 
 /// What registries and credentials have in common.
@@ -129,12 +145,18 @@ pub(super) struct SimState {
     pub requests: Vec<SimRequest>,
     pub faults: Faults,
     pub access_control: bool,
+    /// How long every request waits before it is served.
+    pub latency: Duration,
     /// Requests a created object stays `registering` for.
     pub activation_delay: u64,
     /// Serial number of the request being served.
     pub serial: u64,
     /// Objects that may have a process running.
     running: Vec<(Kind, u64)>,
+    /// (account, number) of every registry and credential: a request reads
+    /// one account's objects without walking every account's.
+    registries_of: BTreeSet<(u64, u64)>,
+    credentials_of: BTreeSet<(u64, u64)>,
 }
 
 impl SimState {
@@ -147,10 +169,25 @@ impl SimState {
             requests: Vec::new(),
             faults: Faults::default(),
             access_control: true,
+            latency: Duration::ZERO,
             activation_delay: 1,
             serial: 0,
             running: Vec::new(),
+            registries_of: BTreeSet::new(),
+            credentials_of: BTreeSet::new(),
         }
+    }
+
+    pub(super) fn registries_in(&self, account: u64) -> impl Iterator<Item = &Registry> {
+        let nums = self.registries_of.range((account, 0)..=(account, u64::MAX));
+        nums.filter_map(|(_, num)| self.registries.get(num))
+    }
+
+    pub(super) fn credentials_in(&self, account: u64) -> impl Iterator<Item = &Credential> {
+        let nums = self
+            .credentials_of
+            .range((account, 0)..=(account, u64::MAX));
+        nums.filter_map(|(_, num)| self.credentials.get(num))
     }
 
     /// Stores a registry and returns its number.
@@ -158,6 +195,7 @@ impl SimState {
         let num = next_num(&self.registries);
         let meta = Meta { num, ..meta };
         let server_address = server_address.to_string();
+        self.registries_of.insert((meta.account, num));
         self.registries.insert(
             num,
             Registry {
@@ -175,6 +213,7 @@ impl SimState {
             num,
             ..credential.meta
         };
+        self.credentials_of.insert((meta.account, num));
         self.credentials
             .insert(num, Credential { meta, ..credential });
         num

@@ -13,7 +13,6 @@ use super::render::{resource, ApiError};
 use super::routes::{Ctx, Reply};
 use super::schema::{parse_id, schema, Field, Kind};
 use super::state::{Credential, Meta, Process, SimState};
-use super::ADMIN_ACCOUNT;
 
 /// The JSON object body, whatever the Content-Type, with query parameters merged in (§4).
 fn body(ctx: &Ctx) -> Result<Map<String, Value>, ApiError> {
@@ -87,7 +86,8 @@ fn values(
 pub(super) fn create(st: &mut SimState, ctx: &Ctx, kind: Kind) -> Reply {
     let mut values = values(ctx, kind, true)?;
     let mut take = |name| values.remove(name).flatten();
-    let account = ctx.scope.unwrap_or(ADMIN_ACCOUNT);
+    // Unscoped account keys never get here: their writes are refused.
+    let account = ctx.scope.ok_or_else(ApiError::method_not_allowed)?;
     let mut meta = Meta::new(account, "requested");
     meta.name = take("name");
     meta.description = take("description");
@@ -95,9 +95,8 @@ pub(super) fn create(st: &mut SimState, ctx: &Ctx, kind: Kind) -> Reply {
     let num = match kind {
         Kind::Registry => {
             let address = take("serverAddress").unwrap_or_default();
-            let used = st.registries.values().any(|r| {
-                r.meta.account == account
-                    && r.meta.removed.is_none()
+            let used = st.registries_in(account).any(|r| {
+                r.meta.removed.is_none()
                     && r.meta.state != "purged"
                     && r.server_address.to_lowercase() == address.to_lowercase()
             });
