@@ -1,7 +1,7 @@
 //! `--check` and `--dry-run`: the read-only modes a new user runs first.
 //! They print to stdout, for a person; logs still go to stderr.
 
-use crate::cycle::{CycleReport, Updater};
+use crate::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
 use crate::exit::Exit;
 use crate::rancher::Registry;
 use crate::reconcile::{self, Assessment, Change, NEW_ID};
@@ -44,6 +44,24 @@ pub async fn run(updater: &mut Updater) -> Exit {
             Vec::new()
         }
     };
+    if updater.serves_many_environments() {
+        // Every environment, as a dry-run cycle sees it (nothing is written).
+        let cycle = updater.refresh().await;
+        for failure in &cycle.failures {
+            report(false, "Rancher environments", failure.to_string());
+        }
+        for environment in &cycle.environments {
+            let what = format!(
+                "environment {} ({}, {})",
+                environment.label(),
+                environment.name.as_deref().unwrap_or("?"),
+                environment.orchestration.as_deref().unwrap_or("?")
+            );
+            let (ok, detail) = environment_verdict(environment);
+            report(ok, &what, detail);
+        }
+        return Exit::from_success(healthy);
+    }
     let rancher = updater.rancher();
     let endpoints = match rancher.discover().await {
         Ok(endpoints) => {
@@ -106,12 +124,47 @@ pub async fn run(updater: &mut Updater) -> Exit {
     Exit::from_success(healthy)
 }
 
+/// An environment's line in `--check`: fine, or what is wrong.
+fn environment_verdict(environment: &EnvironmentReport) -> (bool, String) {
+    match &environment.disposition {
+        Disposition::Skipped { reason, named } => (!named, format!("skipped: {reason}")),
+        Disposition::Late => (false, "still busy from an earlier cycle".to_string()),
+        Disposition::Served => {
+            let mut problems: Vec<String> =
+                environment.failures.iter().map(|f| f.to_string()).collect();
+            for outcome in &environment.outcomes {
+                problems.extend(
+                    outcome
+                        .problems
+                        .iter()
+                        .map(|p| format!("{}: {p}", outcome.host)),
+                );
+            }
+            if problems.is_empty() {
+                let hosts: Vec<&str> = environment
+                    .outcomes
+                    .iter()
+                    .map(|o| o.host.as_str())
+                    .collect();
+                (true, format!("writable; would write {}", hosts.join(", ")))
+            } else {
+                (false, problems.join("; "))
+            }
+        }
+    }
+}
+
 /// `--dry-run`: what a cycle would write.
 pub fn print_plan(report: &CycleReport) {
-    for failure in &report.failures {
+    for failure in report.all_failures() {
         println!("cannot plan: {failure}");
     }
-    for outcome in &report.outcomes {
+    for environment in &report.environments {
+        if let Disposition::Skipped { reason, .. } = &environment.disposition {
+            println!("skip environment {}: {reason}", environment.label());
+        }
+    }
+    for (_, outcome) in report.outcomes() {
         for change in &outcome.changes {
             let line = match change {
                 Change::Updated {

@@ -41,6 +41,17 @@ pub struct Cli {
     #[arg(long, env = "CATTLE_URL", value_name = "URL", help_heading = "Rancher")]
     pub cattle_url: Option<String>,
 
+    /// Serve several environments with one account API key: `all`, or a
+    /// comma list of environment names and/or ids (Default,prod,1a9).
+    /// CATTLE_URL is then the server's API root (http://host:8080/v2-beta)
+    #[arg(
+        long,
+        env = "RANCHER_ENVIRONMENTS",
+        value_name = "LIST",
+        help_heading = "Rancher"
+    )]
+    pub rancher_environments: Option<String>,
+
     /// Required. Rancher API access key (set by the agent labels, or an
     /// environment API key)
     #[arg(

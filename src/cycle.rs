@@ -3,13 +3,26 @@
 //! clients and the discovered API between cycles, so a steady-state cycle
 //! costs Rancher one registry list, one credential list and one PUT per
 //! registry.
+//!
+//! With RANCHER_ENVIRONMENTS the cycle lists the environments first (so new
+//! ones are picked up), then reconciles each chosen one in a task of its
+//! own, a bounded number at once. A cycle never waits for an environment
+//! still busy from the previous one: it reports it late and refreshes the
+//! others on time. The [`CycleReport`] has one entry per environment.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::{Config, ConfigError};
-use crate::ecr::{self, EcrError, TokenSource};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ConfigError, Mode};
+use crate::ecr::{self, EcrError, EcrToken, TokenSource};
 use crate::metrics::Metrics;
-use crate::rancher::{Endpoints, RancherClient, RancherError, Registry};
+use crate::rancher::{
+    choose, Endpoints, Environment, KeyKind, RancherClient, RancherError, Registry, Selection,
+};
 use crate::reconcile::{self, HostOutcome, Policy, Problem};
 use crate::schedule::CycleOutcome;
 
@@ -20,6 +33,10 @@ pub enum CycleFailure {
     Ecr(#[from] EcrError),
     #[error("cannot list Rancher registries: {0}")]
     Rancher(#[from] RancherError),
+    #[error("cannot list Rancher environments: {0}")]
+    Environments(RancherError),
+    #[error("reconciling the environment failed: {0}")]
+    Task(String),
     #[error("the refresh took longer than {}; abandoned", humantime::format_duration(*.0))]
     TimedOut(std::time::Duration),
 }
@@ -28,7 +45,8 @@ impl CycleFailure {
     pub fn label(&self) -> &'static str {
         match self {
             CycleFailure::Ecr(err) => err.label(),
-            CycleFailure::Rancher(err) => err.label(),
+            CycleFailure::Rancher(err) | CycleFailure::Environments(err) => err.label(),
+            CycleFailure::Task(_) => "task_failed",
             CycleFailure::TimedOut(_) => "cycle_timeout",
         }
     }
@@ -37,44 +55,125 @@ impl CycleFailure {
 /// What one cycle did.
 #[derive(Debug)]
 pub struct CycleReport {
-    /// The Rancher environment (account id) written to, when known.
-    pub environment: Option<String>,
+    /// Failures outside any one environment: AWS (a malformed token entry
+    /// included), the environment list, a timeout. Both an AWS and a
+    /// Rancher failure are kept, so neither hides the other.
+    pub failures: Vec<CycleFailure>,
+    /// One entry per environment served, skipped or late this cycle.
+    pub environments: Vec<EnvironmentReport>,
+}
+
+/// What a cycle did in one Rancher environment.
+#[derive(Debug)]
+pub struct EnvironmentReport {
+    /// The environment's id, when known (the single environment is known
+    /// once discovered).
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub orchestration: Option<String>,
+    pub disposition: Disposition,
     /// One entry per ECR token (registry host).
     pub outcomes: Vec<HostOutcome>,
-    /// Failures outside any one host: AWS, the registry list, a malformed
-    /// token entry. Both an AWS and a Rancher failure are kept, so neither
-    /// hides the other.
+    /// What kept the environment from being reconciled at all (its
+    /// discovery or registry list).
     pub failures: Vec<CycleFailure>,
+}
+
+/// Whether an environment was worked on this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Served,
+    /// Left out: missing, ambiguous, inactive or not writable. `named`:
+    /// the selection named it (so it counts against health).
+    Skipped {
+        reason: String,
+        named: bool,
+    },
+    /// Still busy from an earlier cycle: not waited for.
+    Late,
+}
+
+impl EnvironmentReport {
+    fn new(id: Option<String>, disposition: Disposition) -> EnvironmentReport {
+        EnvironmentReport {
+            id,
+            name: None,
+            orchestration: None,
+            disposition,
+            outcomes: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// The id, or `-` while unknown, for logs and labels.
+    pub fn label(&self) -> &str {
+        self.id.as_deref().unwrap_or("-")
+    }
+
+    /// Every registry host of a served environment holds its new token.
+    pub fn is_up_to_date(&self) -> bool {
+        self.disposition == Disposition::Served
+            && self.failures.is_empty()
+            && !self.outcomes.is_empty()
+            && self.outcomes.iter().all(HostOutcome::is_up_to_date)
+    }
+
+    /// Whether this environment counts for the cycle's success: all but
+    /// those merely listed under `all` and skipped.
+    fn counts(&self) -> bool {
+        !matches!(self.disposition, Disposition::Skipped { named: false, .. })
+    }
 }
 
 impl CycleReport {
     /// The report of a cycle abandoned after `limit`.
     pub fn timed_out(limit: std::time::Duration) -> CycleReport {
         CycleReport {
-            environment: None,
-            outcomes: Vec::new(),
             failures: vec![CycleFailure::TimedOut(limit)],
+            environments: Vec::new(),
         }
     }
 
-    /// True when every registry host now holds its new token.
+    /// Every outcome of every environment, with its environment.
+    pub fn outcomes(&self) -> impl Iterator<Item = (&EnvironmentReport, &HostOutcome)> {
+        self.environments
+            .iter()
+            .flat_map(|environment| environment.outcomes.iter().map(move |o| (environment, o)))
+    }
+
+    /// Every failure, the cycle's and each environment's.
+    pub fn all_failures(&self) -> impl Iterator<Item = &CycleFailure> {
+        self.failures
+            .iter()
+            .chain(self.environments.iter().flat_map(|e| e.failures.iter()))
+    }
+
+    /// True when every environment that counts holds the new tokens.
     pub fn success(&self) -> bool {
         self.failures.is_empty()
-            && !self.outcomes.is_empty()
-            && self.outcomes.iter().all(HostOutcome::is_up_to_date)
+            && self.environments.iter().any(|e| e.counts())
+            && self
+                .environments
+                .iter()
+                .filter(|e| e.counts())
+                .all(EnvironmentReport::is_up_to_date)
     }
 
     /// How the cycle ended, for the scheduler: a failure that might go away
     /// if tried again soon (AWS or Rancher trouble) is retried with backoff;
-    /// a registry that a person must add or activate is looked at again
-    /// soon, without.
+    /// a registry that a person must add or activate, an environment left
+    /// out or still busy, is looked at again soon, without.
     pub fn outcome(&self) -> CycleOutcome {
-        let retryable = !self.failures.is_empty()
-            || self.outcomes.is_empty()
+        let served: Vec<&EnvironmentReport> = self
+            .environments
+            .iter()
+            .filter(|e| e.disposition == Disposition::Served)
+            .collect();
+        let retryable = self.all_failures().next().is_some()
+            || served.iter().any(|e| e.outcomes.is_empty())
             || self
-                .outcomes
-                .iter()
-                .any(|h| h.problems.iter().any(Problem::is_retryable));
+                .outcomes()
+                .any(|(_, o)| o.problems.iter().any(Problem::is_retryable));
         if retryable {
             CycleOutcome::Failed
         } else if self.success() {
@@ -86,22 +185,47 @@ impl CycleReport {
 
     /// Failure causes, one per problem, for metrics.
     pub fn failure_labels(&self) -> Vec<&'static str> {
-        let mut labels: Vec<&'static str> = self.failures.iter().map(|f| f.label()).collect();
-        for outcome in &self.outcomes {
+        let mut labels: Vec<&'static str> = self.all_failures().map(|f| f.label()).collect();
+        for (_, outcome) in self.outcomes() {
             labels.extend(outcome.problems.iter().map(Problem::label));
         }
         labels
     }
 }
 
+/// How many environments are reconciled at once.
+const CONCURRENT_ENVIRONMENTS: usize = 8;
+/// The longest a cycle waits for the environments it started; those still
+/// busy then are reported late, and the next cycle does not wait for them.
+const ENVIRONMENT_WAIT: Duration = Duration::from_secs(4 * 60);
+
 /// Long-lived state of the updater.
 pub struct Updater {
     ecr: TokenSource,
     rancher: RancherClient,
     policy: Policy,
-    /// Discovered once and reused; forgotten after a Rancher failure so the
+    scope: Scope,
+}
+
+/// Which environments the updater serves.
+enum Scope {
+    /// The one environment CATTLE_URL and the key name. Its endpoints are
+    /// discovered once and reused; forgotten after a Rancher failure so the
     /// next attempt rediscovers.
-    endpoints: Option<Endpoints>,
+    Single { endpoints: Option<Endpoints> },
+    /// RANCHER_ENVIRONMENTS, with an account key.
+    Many(ManyEnvironments),
+}
+
+struct ManyEnvironments {
+    selection: Selection,
+    key: Option<KeyKind>,
+    /// Discovered endpoints per environment id, shared with the tasks.
+    endpoints: Arc<Mutex<HashMap<String, Endpoints>>>,
+    /// The task reconciling each environment; a cycle does not start a new
+    /// one while the last is busy.
+    running: HashMap<String, JoinHandle<EnvironmentReport>>,
+    permits: Arc<Semaphore>,
 }
 
 impl Updater {
@@ -122,15 +246,25 @@ impl Updater {
                 reason: err.to_string(),
             }
         })?;
+        let scope = match &config.rancher.environments {
+            None => Scope::Single { endpoints: None },
+            Some(selection) => Scope::Many(ManyEnvironments {
+                selection: selection.clone(),
+                key: None,
+                endpoints: Arc::default(),
+                running: HashMap::new(),
+                permits: Arc::new(Semaphore::new(CONCURRENT_ENVIRONMENTS)),
+            }),
+        };
         Ok(Updater {
             ecr,
             rancher,
             policy: Policy {
                 auto_create: config.auto_create,
                 proxy_host: config.proxy_host.clone(),
-                dry_run: config.mode == crate::config::Mode::DryRun,
+                dry_run: matches!(config.mode, Mode::DryRun | Mode::Check),
             },
-            endpoints: None,
+            scope,
         })
     }
 
@@ -146,64 +280,246 @@ impl Updater {
         &self.policy
     }
 
+    /// Whether RANCHER_ENVIRONMENTS is in use.
+    pub fn serves_many_environments(&self) -> bool {
+        matches!(self.scope, Scope::Many(_))
+    }
+
     /// One refresh cycle. Never fails as a whole: the report says what
     /// happened.
     pub async fn refresh(&mut self) -> CycleReport {
-        let (tokens, listing) = tokio::join!(
-            self.ecr.fetch(),
-            list_registries(&self.rancher, &mut self.endpoints)
-        );
-        let environment = self
-            .endpoints
-            .as_ref()
-            .and_then(|endpoints| endpoints.environment_id.clone());
-        let mut report = CycleReport {
-            environment,
-            outcomes: Vec::new(),
-            failures: Vec::new(),
-        };
-        let tokens = match tokens {
-            Ok(fetched) => {
-                report
-                    .failures
-                    .extend(fetched.malformed.into_iter().map(CycleFailure::from));
-                Some(fetched.tokens)
+        match &mut self.scope {
+            Scope::Single { endpoints } => {
+                refresh_single(&self.ecr, &self.rancher, &self.policy, endpoints).await
             }
-            Err(err) => {
-                report.failures.push(err.into());
-                None
-            }
-        };
-        let listing = listing.map_err(|err| report.failures.push(err.into())).ok();
-        let (Some(tokens), Some((endpoints, registries))) = (tokens, listing) else {
-            return report;
-        };
-        for token in &tokens {
-            let outcome =
-                reconcile::apply_token(&self.rancher, &endpoints, &self.policy, token, &registries)
-                    .await;
-            if outcome
-                .problems
-                .iter()
-                .any(|p| matches!(p, Problem::Rancher { .. }))
-            {
-                self.endpoints = None;
-            }
-            report.outcomes.push(outcome);
+            Scope::Many(many) => refresh_many(&self.ecr, &self.rancher, &self.policy, many).await,
         }
-        report
     }
 }
 
-/// Lists registries, discovering the API first if it is not known yet.
+/// Fetches the tokens, keeping malformed entries as failures.
+async fn fetch_tokens(
+    ecr: &TokenSource,
+    failures: &mut Vec<CycleFailure>,
+) -> Option<Vec<EcrToken>> {
+    match ecr.fetch().await {
+        Ok(fetched) => {
+            failures.extend(fetched.malformed.into_iter().map(CycleFailure::from));
+            Some(fetched.tokens)
+        }
+        Err(err) => {
+            failures.push(err.into());
+            None
+        }
+    }
+}
+
+/// The single environment: tokens and its registries fetched together.
+async fn refresh_single(
+    ecr: &TokenSource,
+    rancher: &RancherClient,
+    policy: &Policy,
+    known: &mut Option<Endpoints>,
+) -> CycleReport {
+    let mut failures = Vec::new();
+    let (tokens, listing) = tokio::join!(
+        fetch_tokens(ecr, &mut failures),
+        list_registries(rancher, known, None)
+    );
+    let id = known.as_ref().and_then(|e| e.environment_id.clone());
+    let mut environment = EnvironmentReport::new(id, Disposition::Served);
+    match (tokens, listing) {
+        (Some(tokens), Ok((endpoints, registries))) => {
+            environment.outcomes =
+                apply_tokens(rancher, &endpoints, policy, &tokens, &registries).await;
+            if has_rancher_problem(&environment.outcomes) {
+                *known = None;
+            }
+        }
+        (_, Err(err)) => environment.failures.push(err.into()),
+        (None, Ok(_)) => {}
+    }
+    CycleReport {
+        failures,
+        environments: vec![environment],
+    }
+}
+
+/// Every selected environment: the list and the tokens fetched together,
+/// then each environment in a task of its own, a bounded number at once.
+async fn refresh_many(
+    ecr: &TokenSource,
+    rancher: &RancherClient,
+    policy: &Policy,
+    many: &mut ManyEnvironments,
+) -> CycleReport {
+    let mut report = CycleReport {
+        failures: Vec::new(),
+        environments: Vec::new(),
+    };
+    let (tokens, listed) = tokio::join!(
+        fetch_tokens(ecr, &mut report.failures),
+        rancher.list_environments(&mut many.key)
+    );
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(err) => {
+            report.failures.push(CycleFailure::Environments(err));
+            return report;
+        }
+    };
+    let chosen = choose(&listed, &many.selection);
+    for skipped in chosen.skipped {
+        let mut environment = EnvironmentReport::new(
+            Some(skipped.id),
+            Disposition::Skipped {
+                reason: skipped.reason,
+                named: skipped.named,
+            },
+        );
+        environment.name = skipped.name;
+        environment.orchestration = skipped.orchestration;
+        report.environments.push(environment);
+    }
+    let Some(tokens) = tokens else {
+        return report;
+    };
+    let tokens = Arc::new(tokens);
+    let named = matches!(many.selection, Selection::Named(_));
+    let mut started = Vec::new();
+    for environment in chosen.serve {
+        if let Some(task) = many.running.get(&environment.id) {
+            if !task.is_finished() {
+                let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
+                late.name = Some(environment.name);
+                late.orchestration = environment.orchestration;
+                report.environments.push(late);
+                continue;
+            }
+        }
+        let task = tokio::spawn(refresh_environment(
+            rancher.clone(),
+            policy.clone(),
+            tokens.clone(),
+            environment.clone(),
+            named,
+            many.endpoints.clone(),
+            many.permits.clone(),
+        ));
+        many.running.insert(environment.id.clone(), task);
+        started.push(environment);
+    }
+    let deadline = tokio::time::Instant::now() + ENVIRONMENT_WAIT;
+    for environment in started {
+        let Some(task) = many.running.get_mut(&environment.id) else {
+            continue;
+        };
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(done)) => {
+                many.running.remove(&environment.id);
+                report.environments.push(done);
+            }
+            Ok(Err(join_error)) => {
+                many.running.remove(&environment.id);
+                tracing::error!(environment = %environment.id, "the environment's task failed: {join_error}");
+                let mut failed = EnvironmentReport::new(Some(environment.id), Disposition::Served);
+                failed
+                    .failures
+                    .push(CycleFailure::Task(join_error.to_string()));
+                report.environments.push(failed);
+            }
+            Err(_) => {
+                let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
+                late.name = Some(environment.name);
+                late.orchestration = environment.orchestration;
+                report.environments.push(late);
+            }
+        }
+    }
+    // Environments no longer selected are not waited for either.
+    many.running.retain(|_, task| !task.is_finished());
+    report
+}
+
+/// One environment of many: discover it (scoped), list its registries,
+/// write the tokens. A key that may not write there skips it.
+async fn refresh_environment(
+    rancher: RancherClient,
+    policy: Policy,
+    tokens: Arc<Vec<EcrToken>>,
+    environment: Environment,
+    named: bool,
+    cache: Arc<Mutex<HashMap<String, Endpoints>>>,
+    permits: Arc<Semaphore>,
+) -> EnvironmentReport {
+    let _permit = permits.acquire_owned().await;
+    let mut report = EnvironmentReport::new(Some(environment.id.clone()), Disposition::Served);
+    report.name = Some(environment.name.clone());
+    report.orchestration = environment.orchestration.clone();
+    let mut known = lock(&cache).remove(&environment.id);
+    match list_registries(&rancher, &mut known, Some(&environment.id)).await {
+        Ok((endpoints, registries)) => {
+            report.outcomes =
+                apply_tokens(&rancher, &endpoints, &policy, &tokens, &registries).await;
+            if !has_rancher_problem(&report.outcomes) {
+                lock(&cache).insert(environment.id.clone(), endpoints);
+            }
+        }
+        Err(err) if err.is_not_writable() => {
+            report.disposition = Disposition::Skipped {
+                reason: err.to_string(),
+                named,
+            };
+        }
+        Err(err) => report.failures.push(err.into()),
+    }
+    report
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes each token into the environment's registries for its host.
+async fn apply_tokens(
+    rancher: &RancherClient,
+    endpoints: &Endpoints,
+    policy: &Policy,
+    tokens: &[EcrToken],
+    registries: &[Registry],
+) -> Vec<HostOutcome> {
+    let mut outcomes = Vec::new();
+    for token in tokens {
+        outcomes.push(reconcile::apply_token(rancher, endpoints, policy, token, registries).await);
+    }
+    outcomes
+}
+
+fn has_rancher_problem(outcomes: &[HostOutcome]) -> bool {
+    outcomes.iter().any(|o| {
+        o.problems
+            .iter()
+            .any(|p| matches!(p, Problem::Rancher { .. }))
+    })
+}
+
+/// Lists registries, discovering the endpoints first if they are not known
+/// yet: through CATTLE_URL for the single environment, scoped to `id` for
+/// one of many.
 async fn list_registries(
     rancher: &RancherClient,
     known_endpoints: &mut Option<Endpoints>,
+    id: Option<&str>,
 ) -> Result<(Endpoints, Vec<Registry>), RancherError> {
     let endpoints = match known_endpoints.take() {
         Some(endpoints) => endpoints,
         None => {
-            let endpoints = rancher.discover().await?;
+            let endpoints = match id {
+                None => rancher.discover().await?,
+                Some(id) => rancher.discover_environment(id).await?,
+            };
             tracing::debug!(endpoints = %endpoints, "discovered the Rancher API");
             endpoints
         }

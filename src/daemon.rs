@@ -5,13 +5,14 @@
 //! process, as a [`Fatal`] error. SIGTERM/SIGINT end it at once: the daemon
 //! with success, an interrupted one-shot mode with failure.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
 use crate::config::{Config, ConfigError, Mode};
-use crate::cycle::{CycleReport, Updater};
+use crate::cycle::{CycleReport, Disposition, Updater};
 use crate::exit::{Exit, Fatal};
 use crate::metrics::{Metrics, RegistryLabels};
 use crate::reconcile::Problem;
@@ -45,7 +46,8 @@ async fn run_mode(config: Config) -> Result<Exit, Fatal> {
         Mode::DryRun => {
             let report = updater.refresh().await;
             crate::check::print_plan(&report);
-            Exit::from_success(report.failures.is_empty())
+            let planned = report.all_failures().next().is_none();
+            Exit::from_success(planned)
         }
         Mode::Once => {
             let report = updater.refresh().await;
@@ -93,6 +95,7 @@ async fn refresh_loop(
     });
 
     let mut scheduler = Scheduler::new(config.refresh_interval, config.retry);
+    let mut left_out = LeftOut::default();
     loop {
         metrics.cycle_started();
         // On shutdown (see `run`) an in-flight request is dropped: Rancher
@@ -101,7 +104,7 @@ async fn refresh_loop(
             .await
             .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
         let now = SystemTime::now();
-        let expiries = report.outcomes.iter().map(|h| h.expires_at);
+        let expiries = report.outcomes().map(|(_, o)| o.expires_at);
         let plan = scheduler.after_cycle(now, report.outcome(), expiries);
         let delay = humantime::format_duration(plan.delay);
         if plan.warn_unusable_expiry {
@@ -114,6 +117,7 @@ async fn refresh_loop(
         status.record(&report, now, next_refresh);
         record_metrics(&metrics, &report, now);
         log_report(&report, Some(next_refresh));
+        left_out.log_changes(&report);
         if plan.retry {
             warn!(attempt = scheduler.failures(), "retrying in {delay}");
         } else {
@@ -127,23 +131,69 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
     for cause in report.failure_labels() {
         metrics.failure(cause);
     }
-    for outcome in report.outcomes.iter().filter(|o| o.is_up_to_date()) {
+    for (environment, outcome) in report.outcomes().filter(|(_, o)| o.is_up_to_date()) {
         let labels = RegistryLabels {
             host: outcome.host.to_string(),
-            environment: report.environment.clone().unwrap_or_default(),
+            environment: environment.id.clone().unwrap_or_default(),
         };
         metrics.registry_written(&labels, now, outcome.expires_at);
+    }
+    metrics.environments(report.environments.iter().map(|e| match e.disposition {
+        Disposition::Served if !e.failures.is_empty() => "failed",
+        Disposition::Served => "served",
+        Disposition::Skipped { .. } => "skipped",
+        Disposition::Late => "late",
+    }));
+}
+
+/// Environments left out (skipped or late), logged when that changes, not
+/// every cycle.
+#[derive(Default)]
+struct LeftOut {
+    said: HashMap<String, String>,
+}
+
+impl LeftOut {
+    fn log_changes(&mut self, report: &CycleReport) {
+        let mut now_said = HashMap::new();
+        for environment in &report.environments {
+            let id = environment.label().to_string();
+            let reason = match &environment.disposition {
+                Disposition::Served => continue,
+                Disposition::Skipped { reason, .. } => format!("skipped: {reason}"),
+                Disposition::Late => {
+                    "late: still busy from an earlier cycle, not waited for".to_string()
+                }
+            };
+            if self.said.get(&id) != Some(&reason) {
+                warn!(
+                    environment = id,
+                    name = environment.name.as_deref().unwrap_or("-"),
+                    "environment {reason}"
+                );
+            }
+            now_said.insert(id, reason);
+        }
+        for id in self.said.keys().filter(|id| !now_said.contains_key(*id)) {
+            info!(environment = id.as_str(), "environment served again");
+        }
+        self.said = now_said;
     }
 }
 
 /// One line per registry and cycle: host, environment, action, ids, and
 /// when the next refresh (or retry) is due. Problems say what to do.
 fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
-    let environment = report.environment.as_deref().unwrap_or("-");
     let next_refresh = next_refresh
         .map(|at| humantime::format_rfc3339_seconds(at).to_string())
         .unwrap_or_else(|| "-".to_string());
-    for failure in &report.failures {
+    let failures = report.failures.iter().map(|failure| ("-", failure)).chain(
+        report
+            .environments
+            .iter()
+            .flat_map(|e| e.failures.iter().map(move |f| (e.label(), f))),
+    );
+    for (environment, failure) in failures {
         error!(
             environment,
             action = "failed",
@@ -152,7 +202,8 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
             "{failure}"
         );
     }
-    for outcome in &report.outcomes {
+    for (environment, outcome) in report.outcomes() {
+        let environment = environment.label();
         let host = outcome.host.as_str();
         for change in &outcome.changes {
             let (registry, credential) = change.ids();

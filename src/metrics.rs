@@ -30,6 +30,11 @@ struct CauseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: String,
 }
@@ -42,6 +47,7 @@ pub struct Metrics {
     last_success: Family<RegistryLabels, TimestampGauge>,
     token_expiry: Family<RegistryLabels, TimestampGauge>,
     cycles: Counter,
+    environments: Family<StateLabels, Gauge>,
     failures: Family<CauseLabels, Counter>,
     aws_duration: Family<OperationLabels, Histogram>,
     rancher_duration: Family<OperationLabels, Histogram>,
@@ -72,6 +78,7 @@ impl Metrics {
             last_success: Family::default(),
             token_expiry: Family::default(),
             cycles: Counter::default(),
+            environments: Family::default(),
             failures: Family::default(),
             aws_duration: Family::new_with_constructor(request_histogram),
             rancher_duration: Family::new_with_constructor(request_histogram),
@@ -95,6 +102,11 @@ impl Metrics {
             "refresh_cycles",
             "Refresh cycles started",
             metrics.cycles.clone(),
+        );
+        registry.register(
+            "environments",
+            "Rancher environments in the last cycle, by state (served, failed, skipped, late)",
+            metrics.environments.clone(),
         );
         registry.register(
             "refresh_failures",
@@ -140,6 +152,25 @@ impl Metrics {
             self.token_expiry
                 .get_or_create(labels)
                 .set(unix_seconds(expiry));
+        }
+    }
+
+    /// The states of the environments of the last cycle.
+    pub fn environments<'a>(&self, states: impl IntoIterator<Item = &'a str>) {
+        let mut counts: std::collections::BTreeMap<&str, i64> =
+            ["served", "failed", "skipped", "late"]
+                .into_iter()
+                .map(|state| (state, 0))
+                .collect();
+        for state in states {
+            *counts.entry(state).or_default() += 1;
+        }
+        for (state, count) in counts {
+            self.environments
+                .get_or_create(&StateLabels {
+                    state: state.to_string(),
+                })
+                .set(count);
         }
     }
 

@@ -8,6 +8,12 @@
 //! check red once the credential is overdue, not at the first hiccup, and a
 //! daemon that never wrote anything (bad key, AccessDenied, no matching
 //! registry) is never healthy. Errors are shown either way.
+//!
+//! With several environments, each one is judged on its own registries;
+//! one that was named explicitly but is missing, inactive or not writable
+//! keeps the check red, one merely listed under `all` and skipped does not.
+//! Registries stay known between cycles, so a cycle that could not reach
+//! Rancher does not make a fresh credential look stale.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -15,23 +21,35 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::cycle::CycleReport;
+use crate::cycle::{CycleReport, Disposition, EnvironmentReport};
 
 #[derive(Debug, Clone, Default)]
 struct RegistryStatus {
-    environment: Option<String>,
     last_success: Option<SystemTime>,
     token_expiry: Option<SystemTime>,
     refresh_deadline: Option<SystemTime>,
     last_error: Option<String>,
 }
 
+/// An environment as the last cycle saw it.
+#[derive(Debug, Clone)]
+struct EnvironmentStatus {
+    name: Option<String>,
+    orchestration: Option<String>,
+    disposition: Disposition,
+    /// This cycle's failures in it, if any.
+    error: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     cycles: u64,
-    /// A failure that hit the whole last cycle (ECR or the registry list).
+    /// A failure that hit the whole last cycle (ECR, the environment list).
     cycle_error: Option<String>,
-    registries: BTreeMap<String, RegistryStatus>,
+    /// The environments of the last cycle, by id (`-` while unknown).
+    environments: BTreeMap<String, EnvironmentStatus>,
+    /// Every registry written or tried, by environment and host.
+    registries: BTreeMap<(String, String), RegistryStatus>,
 }
 
 /// Shared between the refresh loop (writer) and the health endpoint.
@@ -66,18 +84,67 @@ impl Status {
         state.cycles += 1;
         let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
         state.cycle_error = (!failures.is_empty()).then(|| failures.join("; "));
-        if let Some(error) = &state.cycle_error {
-            let error = error.clone();
-            for registry in state.registries.values_mut() {
-                registry.last_error = Some(error.clone());
+        if report.environments.is_empty() {
+            // Nothing reached an environment: every registry keeps its
+            // freshness, and shows why this cycle did nothing.
+            if let Some(error) = state.cycle_error.clone() {
+                for registry in state.registries.values_mut() {
+                    registry.last_error = Some(error.clone());
+                }
             }
+            return;
         }
-        for outcome in &report.outcomes {
-            let entry = state
-                .registries
-                .entry(outcome.host.to_string())
-                .or_default();
-            entry.environment = report.environment.clone();
+        let previous: Vec<String> = state.environments.keys().cloned().collect();
+        state.environments.clear();
+        for environment in &report.environments {
+            let id = match (
+                &environment.id,
+                previous.as_slice(),
+                report.environments.len(),
+            ) {
+                (Some(id), _, _) => id.clone(),
+                // The single environment, not rediscovered this cycle: the
+                // one known before.
+                (None, [known], 1) => known.clone(),
+                (None, _, _) => "-".to_string(),
+            };
+            let mut errors: Vec<String> =
+                environment.failures.iter().map(|f| f.to_string()).collect();
+            if let Some(error) = &state.cycle_error {
+                errors.push(error.clone());
+            }
+            let error = (!errors.is_empty()).then(|| errors.join("; "));
+            if error.is_some() {
+                for ((env, _), registry) in state.registries.iter_mut() {
+                    if *env == id {
+                        registry.last_error = error.clone();
+                    }
+                }
+            }
+            state.environments.insert(
+                id.clone(),
+                EnvironmentStatus {
+                    name: environment.name.clone(),
+                    orchestration: environment.orchestration.clone(),
+                    disposition: environment.disposition.clone(),
+                    error,
+                },
+            );
+            self.record_outcomes(&mut state, &id, environment, now, next_refresh);
+        }
+    }
+
+    fn record_outcomes(
+        &self,
+        state: &mut State,
+        id: &str,
+        environment: &EnvironmentReport,
+        now: SystemTime,
+        next_refresh: SystemTime,
+    ) {
+        for outcome in &environment.outcomes {
+            let key = (id.to_string(), outcome.host.to_string());
+            let entry = state.registries.entry(key).or_default();
             if outcome.is_up_to_date() {
                 entry.last_success = Some(now);
                 entry.token_expiry = outcome.expires_at;
@@ -91,15 +158,58 @@ impl Status {
         }
     }
 
-    /// Whether every managed registry is fresh, and the JSON that says so.
+    /// Whether every environment served is fresh, and the JSON that says so.
     pub fn health(&self, now: SystemTime) -> (bool, Value) {
         let state = self.state();
         let fresh = |r: &RegistryStatus| {
             r.last_success.is_some() && r.refresh_deadline.is_some_and(|deadline| now <= deadline)
         };
-        let healthy = state.cycles > 0
-            && state.registries.len() >= self.expected.max(1)
-            && state.registries.values().all(fresh);
+        let registry_json = |(env, host): &(String, String), r: &RegistryStatus| {
+            json!({
+                "host": host,
+                "environment": env,
+                "fresh": fresh(r),
+                "lastSuccess": r.last_success.map(timestamp),
+                "tokenExpiry": r.token_expiry.map(timestamp),
+                "refreshDeadline": r.refresh_deadline.map(timestamp),
+                "lastError": r.last_error,
+            })
+        };
+        let mut healthy = state.cycles > 0 && !state.environments.is_empty();
+        let mut environments = Vec::new();
+        for (id, environment) in &state.environments {
+            let registries: Vec<(&(String, String), &RegistryStatus)> = state
+                .registries
+                .iter()
+                .filter(|((env, _), _)| env == id)
+                .collect();
+            let all_fresh = registries.len() >= self.expected.max(1)
+                && registries.iter().all(|(_, r)| fresh(r));
+            let (verdict, reason, counts) = match &environment.disposition {
+                Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
+                _ if all_fresh => ("fresh", environment.error.clone(), true),
+                Disposition::Late => (
+                    "stale",
+                    Some("still busy from an earlier cycle".to_string()),
+                    true,
+                ),
+                _ if registries.iter().any(|(_, r)| r.last_success.is_some()) => {
+                    ("stale", environment.error.clone(), true)
+                }
+                _ => ("failed", environment.error.clone(), true),
+            };
+            if counts && verdict != "fresh" {
+                healthy = false;
+            }
+            environments.push(json!({
+                "id": id,
+                "name": environment.name,
+                "orchestration": environment.orchestration,
+                "state": verdict,
+                "reason": reason,
+                "registries": registries.iter().map(|(key, r)| registry_json(key, r)).collect::<Vec<_>>(),
+            }));
+        }
         let status = if state.cycles == 0 {
             "starting"
         } else if healthy {
@@ -110,21 +220,12 @@ impl Status {
         let registries: Vec<Value> = state
             .registries
             .iter()
-            .map(|(host, r)| {
-                json!({
-                    "host": host,
-                    "environment": r.environment,
-                    "fresh": fresh(r),
-                    "lastSuccess": r.last_success.map(timestamp),
-                    "tokenExpiry": r.token_expiry.map(timestamp),
-                    "refreshDeadline": r.refresh_deadline.map(timestamp),
-                    "lastError": r.last_error,
-                })
-            })
+            .map(|(key, r)| registry_json(key, r))
             .collect();
         let body = json!({
             "status": status,
             "error": state.cycle_error,
+            "environments": environments,
             "registries": registries,
         });
         (healthy, body)
@@ -162,9 +263,15 @@ mod tests {
             },
         };
         CycleReport {
-            environment: Some("1a5".into()),
-            outcomes: vec![outcome],
             failures: Vec::new(),
+            environments: vec![EnvironmentReport {
+                id: Some("1a5".into()),
+                name: None,
+                orchestration: None,
+                disposition: Disposition::Served,
+                outcomes: vec![outcome],
+                failures: Vec::new(),
+            }],
         }
     }
 

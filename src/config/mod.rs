@@ -14,13 +14,14 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::cli::Cli;
+use crate::rancher::Selection;
 use crate::registry_host::RegistryHost;
 use crate::schedule::{RetryPolicy, MAX_REFRESH_INTERVAL, MAX_RETRY_DELAY};
 use crate::secret::Secret;
 pub use parse::parse_go_bool;
 use parse::{
-    non_empty, parse_cattle_url, parse_duration, parse_flag, parse_registry_ids, parse_role,
-    read_ca_bundle,
+    non_empty, parse_cattle_url, parse_duration, parse_environments, parse_flag,
+    parse_registry_ids, parse_role, read_ca_bundle,
 };
 
 /// What the process does.
@@ -83,6 +84,9 @@ pub struct RancherSettings {
     pub timeout: Duration,
     /// Skip TLS verification (RANCHER_INSECURE).
     pub insecure: bool,
+    /// `RANCHER_ENVIRONMENTS`: serve these environments with an account
+    /// key; `None` serves the one environment CATTLE_URL and the key name.
+    pub environments: Option<Selection>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,6 +165,18 @@ fn rancher_settings(cli: &Cli) -> Result<RancherSettings, ConfigError> {
             setting: "CATTLE_SECRET_KEY (--cattle-secret-key)",
             hint: "give the secret that belongs to CATTLE_ACCESS_KEY",
         })?;
+    let environments = non_empty(cli.rancher_environments.clone())
+        .map(|text| parse_environments(&text))
+        .transpose()?;
+    if environments.is_some() && url.path().contains("/projects/") {
+        return Err(ConfigError::Invalid {
+            setting: URL_SETTING,
+            reason: "with RANCHER_ENVIRONMENTS (--rancher-environments) it must be the server's \
+                     API root (http://rancher:8080/v2-beta), not an environment endpoint \
+                     (…/projects/<id>): the environments come from RANCHER_ENVIRONMENTS"
+                .into(),
+        });
+    }
     Ok(RancherSettings {
         url,
         access_key,
@@ -170,6 +186,7 @@ fn rancher_settings(cli: &Cli) -> Result<RancherSettings, ConfigError> {
             "RANCHER_INSECURE (--rancher-insecure)",
             cli.rancher_insecure.clone(),
         )?,
+        environments,
     })
 }
 
@@ -404,5 +421,35 @@ mod tests {
         assert!(error_of(&["--retry-max-delay", "2h"]).contains("RETRY_MAX_DELAY"));
         assert!(error_of(&["--retry-min-delay", "10m"]).contains("RETRY_MIN_DELAY"));
         assert!(error_of(&["--proxy-host", "a/b"]).contains("ECR_PROXY_HOST"));
+    }
+
+    #[test]
+    fn rancher_environments() {
+        let config = Config::from_cli(cli(&["--rancher-environments", "all"])).unwrap();
+        assert_eq!(config.rancher.environments, Some(Selection::All));
+        let config =
+            Config::from_cli(cli(&["--rancher-environments", " Default, 1a9 ,prod,"])).unwrap();
+        assert_eq!(
+            config.rancher.environments,
+            Some(Selection::Named(vec![
+                "Default".into(),
+                "1a9".into(),
+                "prod".into()
+            ]))
+        );
+        assert!(Config::from_cli(cli(&[]))
+            .unwrap()
+            .rancher
+            .environments
+            .is_none());
+        let err = error_of(&["--rancher-environments", ","]);
+        assert!(err.contains("RANCHER_ENVIRONMENTS"), "{err}");
+        let mut c = cli(&["--rancher-environments", "all"]);
+        c.cattle_url = Some("http://rancher:8080/v2-beta/projects/1a5".into());
+        let err = Config::from_cli(c).unwrap_err().to_string();
+        assert!(
+            err.contains("CATTLE_URL") && err.contains("RANCHER_ENVIRONMENTS"),
+            "{err}"
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::{ConfigError, RoleSettings, URL_SETTING};
+use crate::rancher::Selection;
 
 pub(crate) fn non_empty(value: Option<String>) -> Option<String> {
     value
@@ -153,4 +154,28 @@ pub(crate) fn parse_duration(setting: &'static str, text: &str) -> Result<Durati
         });
     }
     Ok(duration)
+}
+
+/// `RANCHER_ENVIRONMENTS`: `all`, or a comma list of names and/or ids.
+pub(crate) fn parse_environments(text: &str) -> Result<Selection, ConfigError> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok(Selection::All);
+    }
+    let mut wanted: Vec<String> = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        if !wanted.iter().any(|known| known == item) {
+            wanted.push(item.to_string());
+        }
+    }
+    if wanted.is_empty() {
+        return Err(ConfigError::Invalid {
+            setting: "RANCHER_ENVIRONMENTS (--rancher-environments)",
+            reason: format!("{text:?} names no environment; write all, or names or ids"),
+        });
+    }
+    Ok(Selection::Named(wanted))
 }

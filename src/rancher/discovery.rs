@@ -175,7 +175,7 @@ impl RancherClient {
     /// The registry and credential collection URLs, and whether a new
     /// credential needs an email, from the schemas; refuses a key that may
     /// not list both or update credentials.
-    fn collections(&self, schemas: &[Schema]) -> Result<(Url, Url, bool), RancherError> {
+    pub(super) fn collections(&self, schemas: &[Schema]) -> Result<(Url, Url, bool), RancherError> {
         let find = |id: &str| {
             schemas
                 .iter()
@@ -198,13 +198,15 @@ impl RancherClient {
             }
         }
         if !credential.resource_methods.iter().any(|m| m == "PUT") {
-            return Err(not_api(
-                self,
-                "Resource type [registryCredential] is not updatable with this API key; use an \
-                 environment API key, or run the container with the \
-                 io.rancher.container.create_agent=true and \
-                 io.rancher.container.agent.role=environment labels",
-            ));
+            return Err(RancherError::NotWritable {
+                url: self.base.to_string(),
+                reason: "Resource type [registryCredential] is not updatable with this API key; \
+                         use an environment API key, a key of a member (not readonly) of the \
+                         environment, or run the container with the \
+                         io.rancher.container.create_agent=true and \
+                         io.rancher.container.agent.role=environment labels"
+                    .into(),
+            });
         }
         let collection = |schema: &Schema| {
             schema

@@ -41,6 +41,10 @@ pub enum RancherError {
     },
     #[error("{url} is not a usable Rancher API endpoint: {reason}")]
     NotRancher { url: String, reason: String },
+    /// The key may read but not write registry credentials there (a
+    /// readonly member, an unscoped account key).
+    #[error("{url}: the API key may not write registry credentials there: {reason}")]
+    NotWritable { url: String, reason: String },
     #[error("Rancher's answer to {url} is unusable: {reason}")]
     BadResponse { url: String, reason: String },
     #[error("cannot set up the HTTP client for Rancher: {reason}")]
@@ -55,9 +59,19 @@ impl RancherError {
             RancherError::Unauthorized { .. } | RancherError::Forbidden { .. } => "rancher_auth",
             RancherError::Http { .. } => "rancher_http",
             RancherError::NotRancher { .. } => "rancher_not_api",
+            RancherError::NotWritable { .. } => "rancher_not_writable",
             RancherError::BadResponse { .. } => "rancher_bad_response",
             RancherError::Client { .. } => "rancher_client",
         }
+    }
+
+    /// Whether the key lacks the right to write there (as opposed to a
+    /// failure that may pass): such an environment is skipped, not retried.
+    pub fn is_not_writable(&self) -> bool {
+        matches!(
+            self,
+            RancherError::NotWritable { .. } | RancherError::Forbidden { .. }
+        )
     }
 
     /// The Rancher error code, e.g. `ServerAddressUsed`.

@@ -4,6 +4,8 @@
 //! follows too. The client is split by concern:
 //! - [`discovery`]: from `CATTLE_URL` to the collections ([`Endpoints`]),
 //!   through the schemas the server publishes (§2);
+//! - `environments`: many environments with one account key: list them,
+//!   choose the ones to serve, discover each one scoped (§2);
 //! - `transport`: one request: auth, scoping, a bounded body, error
 //!   statuses;
 //! - `wire`: the JSON types we read;
@@ -14,6 +16,7 @@
 //! filtered server-side because Cattle ignores that filter (§4).
 
 mod discovery;
+mod environments;
 mod error;
 mod transport;
 mod wire;
@@ -27,6 +30,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 pub use discovery::Endpoints;
+pub use environments::{choose, Chosen, Environment, KeyKind, Selection, Skipped};
 pub use error::RancherError;
 pub use wire::{Credential, Registry};
 
@@ -37,9 +41,9 @@ use wire::{decode, Collection};
 
 /// Large pages keep a cycle to one list request for all but huge
 /// environments (the server clamps at 3000; §4).
-const PAGE_LIMIT: u32 = 1000;
+pub(crate) const PAGE_LIMIT: u32 = 1000;
 /// A guard against a server that keeps handing out `next` links.
-const MAX_PAGES: usize = 1000;
+pub(crate) const MAX_PAGES: usize = 1000;
 /// Rancher 1.6 v1 project keys must send an email on create (§3); any
 /// non-empty value does.
 const PLACEHOLDER_EMAIL: &str = "not-really@required.anymore";
