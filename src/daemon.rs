@@ -52,6 +52,7 @@ async fn run_mode(config: Config) -> Result<Exit, Fatal> {
         Mode::Once => {
             let report = updater.refresh().await;
             log_report(&report, None);
+            LeftOut::default().log_changes(&report);
             Exit::from_success(report.success())
         }
         Mode::Daemon => return refresh_loop(config, updater, metrics).await,

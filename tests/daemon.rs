@@ -476,7 +476,11 @@ async fn an_admin_key_needs_an_environment_endpoint() {
 
     let result = once(&env).await;
     assert_eq!(result.status.code(), Some(1), "{}", result.output());
-    for said in ["account of kind admin", "environment API key"] {
+    for said in [
+        "account of kind admin",
+        "RANCHER_ENVIRONMENTS",
+        "environment API key",
+    ] {
         assert!(
             result.output().contains(said),
             "{said}: {}",

@@ -84,9 +84,15 @@ async fn all_serves_every_writable_environment_and_skips_the_rest() {
     assert_eq!(result.status.code(), Some(0), "{output}");
     assert!(written(&sim, "1a5") && written(&sim, "1a9"), "{output}");
     for untouched in ["1a11", "1a12", "1a13"] {
-        assert!(!written(&sim, untouched), "{untouched} was written: {output}");
+        assert!(
+            !written(&sim, untouched),
+            "{untouched} was written: {output}"
+        );
     }
-    assert!(output.contains("not updatable") || output.contains("may not write"), "{output}");
+    assert!(
+        output.contains("not updatable") || output.contains("may not write"),
+        "{output}"
+    );
     assert!(output.contains("inactive"), "{output}");
     every_write_is_scoped(&sim);
 }
@@ -94,11 +100,7 @@ async fn all_serves_every_writable_environment_and_skips_the_rest() {
 #[tokio::test(flavor = "multi_thread")]
 async fn named_environments_by_name_or_id_and_missing_ones_fail_the_run() {
     let sim = rancher().await;
-    let result = run(
-        &env_for(&sim, USER_KEY, "Default,1a9,nowhere"),
-        &["--once"],
-    )
-    .await;
+    let result = run(&env_for(&sim, USER_KEY, "Default,1a9,nowhere"), &["--once"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(1), "{output}");
     assert!(written(&sim, "1a5") && written(&sim, "1a9"), "{output}");
@@ -217,7 +219,10 @@ async fn healthz_lists_environments_and_new_ones_are_picked_up() {
     assert_eq!(by_id("1a9")["orchestration"], "kubernetes");
     assert_eq!(by_id("1a11")["state"], "skipped", "{body}");
     assert_eq!(by_id("1a12")["state"], "skipped", "{body}");
-    assert!(by_id("1a12")["reason"].as_str().unwrap().contains("inactive"));
+    assert!(by_id("1a12")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("inactive"));
     assert_eq!(body["status"], "ok", "{body}");
 
     sim.add_project_with("1a15", "later", "cattle", "active");
@@ -229,14 +234,16 @@ async fn healthz_lists_environments_and_new_ones_are_picked_up() {
         assert!(std::time::Instant::now() < deadline, "{}", daemon.output());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    daemon.wait_for(
-        "two more cycles",
-        |d| d.output().matches("next refresh in").count() >= 4,
-    )
-    .await;
+    daemon
+        .wait_for("two more cycles", |d| {
+            d.output().matches("next refresh in").count() >= 4
+        })
+        .await;
     let output = daemon.output();
     assert_eq!(
-        output.matches("environment skipped: the environment is inactive").count(),
+        output
+            .matches("environment skipped: the environment is inactive")
+            .count(),
         1,
         "logged once, not every cycle: {output}"
     );
@@ -287,8 +294,43 @@ async fn check_names_each_environment() {
     let result = run(&env_for(&sim, USER_KEY, "Default,win"), &["--check"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(1), "{output}");
-    assert!(output.contains("ok   environment 1a5 (Default, cattle)"), "{output}");
-    assert!(output.contains("FAIL environment 1a11 (win, windows)"), "{output}");
+    assert!(
+        output.contains("ok   environment 1a5 (Default, cattle)"),
+        "{output}"
+    );
+    assert!(
+        output.contains("FAIL environment 1a11 (win, windows)"),
+        "{output}"
+    );
     // --check writes nothing.
+    assert!(!written(&sim, "1a5"));
+}
+
+/// Without RANCHER_ENVIRONMENTS an account key writes nothing, and says
+/// what to set, in every mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_key_without_rancher_environments_writes_nothing() {
+    let sim = rancher().await;
+    let mut env = base_env(&format!("{}/v2-beta", sim.url()));
+    set(&mut env, "CATTLE_ACCESS_KEY", USER_KEY);
+    for mode in ["--once", "--check"] {
+        let result = run(&env, &[mode]).await;
+        let output = result.output();
+        assert_eq!(result.status.code(), Some(1), "{mode}: {output}");
+        assert!(output.contains("account of kind user"), "{mode}: {output}");
+        assert!(output.contains("RANCHER_ENVIRONMENTS"), "{mode}: {output}");
+    }
+    let mut daemon = spawn(&env, &[]);
+    let address = daemon.health_address().await;
+    daemon.wait_for_output("retrying in").await;
+    let response = support::http()
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(daemon.is_running());
+    daemon.terminate().await;
+    assert!(sim.requests().iter().all(|r| r.method == "GET"));
     assert!(!written(&sim, "1a5"));
 }

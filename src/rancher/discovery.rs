@@ -154,8 +154,10 @@ impl RancherClient {
                         format!(
                             "the API key belongs to an account of kind {kind}, which may see \
                              several environments, and nothing is written through it \
-                             unscoped: use an environment API key (or the agent labels), or \
-                             an environment endpoint such as …/v2-beta/projects/1a5"
+                             unscoped: set RANCHER_ENVIRONMENTS (all, or the environments to \
+                             serve) to use this key, or use an environment API key (or the \
+                             agent labels), or an environment endpoint such as \
+                             …/v2-beta/projects/1a5"
                         ),
                     )),
                     _ => Ok(None),
