@@ -317,4 +317,67 @@ mod tests {
         status.record(&report(false), t0, t0 + HOUR);
         assert!(!status.health(t0).0);
     }
+
+    fn environment(id: &str, disposition: Disposition, up_to_date: bool) -> EnvironmentReport {
+        let mut report = report(up_to_date);
+        let mut environment = report.environments.remove(0);
+        environment.id = Some(id.into());
+        environment.disposition = disposition;
+        environment
+    }
+
+    #[test]
+    fn each_environment_is_judged_and_only_named_skips_count() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let skipped = |named| Disposition::Skipped {
+            reason: "the environment is inactive, not active".into(),
+            named,
+        };
+        let cycle = |named| CycleReport {
+            failures: Vec::new(),
+            environments: vec![
+                environment("1a5", Disposition::Served, true),
+                environment("1a9", Disposition::Served, true),
+                environment("1a12", skipped(named), false),
+            ],
+        };
+        let status = Status::new(Duration::from_secs(300), 1);
+        status.record(&cycle(false), t0, t0 + HOUR);
+        let (healthy, body) = status.health(t0);
+        assert!(healthy, "{body}");
+        let states: Vec<&str> = body["environments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["skipped", "fresh", "fresh"], "{body}");
+
+        let status = Status::new(Duration::from_secs(300), 1);
+        status.record(&cycle(true), t0, t0 + HOUR);
+        assert!(!status.health(t0).0);
+    }
+
+    #[test]
+    fn a_late_environment_stays_fresh_until_its_deadline() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let status = Status::new(Duration::from_secs(300), 1);
+        let first = CycleReport {
+            failures: Vec::new(),
+            environments: vec![environment("1a5", Disposition::Served, true)],
+        };
+        status.record(&first, t0, t0 + HOUR);
+        let late = CycleReport {
+            failures: Vec::new(),
+            environments: vec![EnvironmentReport {
+                outcomes: Vec::new(),
+                ..environment("1a5", Disposition::Late, true)
+            }],
+        };
+        status.record(&late, t0 + HOUR, t0 + 2 * HOUR);
+        assert!(status.health(t0 + HOUR).0);
+        let (healthy, body) = status.health(t0 + 2 * HOUR);
+        assert!(!healthy);
+        assert_eq!(body["environments"][0]["state"], "stale", "{body}");
+    }
 }
