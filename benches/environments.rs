@@ -1,0 +1,145 @@
+//! One daemon for a whole Rancher: 100 environments of 200 registries each,
+//! 20 ms of latency injected on every Rancher request. Measures the wall
+//! time of a cycle (cold, with discovery, and steady), the Rancher requests
+//! per cycle against the floor, the ECR calls, and peak memory. Numbers
+//! only, no thresholds.
+//!
+//!     cargo bench --bench environments
+//!
+//! It measures the binary named by RANCHER_ECR_CREDENTIALS_BINARY (the
+//! static musl release build is what users get), else cargo's build. The
+//! Markdown report goes to stdout, and to the file named by BENCH_REPORT.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use support::daemon::{base_env, run, set, spawn, ECR_HOST, RANCHER_SECRET_KEY};
+use support::rancher_sim::{KeyKind, RancherSim, Role};
+
+const ENVIRONMENTS: usize = 100;
+const REGISTRIES: usize = 200;
+const LATENCY: Duration = Duration::from_millis(20);
+const USER_KEY: &str = "USERKEY0000000000000";
+const USER: &str = "1a2000";
+
+fn seed(sim: &RancherSim) {
+    sim.add_key(USER_KEY, RANCHER_SECRET_KEY, KeyKind::User, Some(USER));
+    for e in 0..ENVIRONMENTS {
+        let id = format!("1a{}", 10 + e);
+        sim.add_project_with(&id, &format!("env-{e}"), "cattle", "active");
+        sim.add_member(&id, USER, Role::Restricted);
+        for r in 0..REGISTRIES - 1 {
+            sim.add_registry(&id, &format!("registry-{r}.example.com"), "active");
+        }
+        let registry = sim.add_registry(&id, ECR_HOST, "active");
+        sim.add_credential(&id, &registry, "AWS", "stale", "active");
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The timestamps of the "next refresh in" lines, in seconds.
+fn cycle_ends(output: &str) -> Vec<f64> {
+    output
+        .lines()
+        .filter(|l| l.contains("next refresh in"))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+        .map(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64()
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() {
+    let sim = RancherSim::start().await;
+    seed(&sim);
+    sim.set_latency(LATENCY);
+    let mut env = base_env(&format!("{}/v2-beta", sim.url()));
+    set(&mut env, "CATTLE_ACCESS_KEY", USER_KEY);
+    set(&mut env, "RANCHER_ENVIRONMENTS", "all");
+    set(&mut env, "LOG_LEVEL", "info");
+
+    // Cold: one process, one cycle, discovery included.
+    sim.clear_requests();
+    let started = Instant::now();
+    let once = run(&env, &["--once"]).await;
+    let cold = started.elapsed();
+    assert!(once.status.success(), "{}", once.output());
+    let cold_requests = sim.request_count();
+
+    // Steady: the daemon's next cycles.
+    set(&mut env, "REFRESH_INTERVAL", "2s");
+    let mut daemon = spawn(&env, &[]);
+    daemon
+        .wait_for("a first cycle", |d| {
+            d.output().matches("next refresh in").count() >= 1
+        })
+        .await;
+    sim.clear_requests();
+    daemon
+        .wait_for("a second cycle", |d| {
+            d.output().matches("next refresh in").count() >= 2
+        })
+        .await;
+    let steady_requests = sim.request_count();
+    let ends = cycle_ends(&daemon.output());
+    let steady = ends
+        .get(1)
+        .zip(ends.first())
+        .map(|(b, a)| b - a - 2.0)
+        .unwrap_or(f64::NAN);
+    let peak = daemon.pid().map(peak_rss_kib).unwrap_or(0);
+    daemon.terminate().await;
+
+    // The floor: the environment list, then per environment one registry
+    // page, one credential list and one PUT.
+    let floor = 1 + ENVIRONMENTS * 3;
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "### {ENVIRONMENTS} environments x {REGISTRIES} registries, {} ms Rancher latency\n",
+        LATENCY.as_millis()
+    );
+    let _ = writeln!(report, "Binary: `{}`\n", support::daemon::binary());
+    let _ = writeln!(report, "| measure | value |");
+    let _ = writeln!(report, "| --- | --- |");
+    let _ = writeln!(
+        report,
+        "| cold cycle (`--once`: start, discovery, write) | {:.2} s |",
+        cold.as_secs_f64()
+    );
+    let _ = writeln!(report, "| steady cycle (daemon) | {steady:.2} s |");
+    let _ = writeln!(report, "| Rancher requests, cold cycle | {cold_requests} |");
+    let _ = writeln!(
+        report,
+        "| Rancher requests, steady cycle (floor {floor}) | {steady_requests} |"
+    );
+    let _ = writeln!(
+        report,
+        "| ECR calls per cycle | 1 (one region, one identity) |"
+    );
+    let _ = writeln!(
+        report,
+        "| peak RSS (VmHWM) | {:.1} MiB |",
+        peak as f64 / 1024.0
+    );
+    print!("{report}");
+    if let Ok(path) = std::env::var("BENCH_REPORT") {
+        std::fs::write(&path, &report).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
