@@ -456,7 +456,7 @@ pub fn parse_go_bool(value: &str) -> Option<bool> {
     }
 }
 
-fn parse_cattle_url(text: String) -> Result<Url, ConfigError> {
+pub(crate) fn parse_cattle_url(text: String) -> Result<Url, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid {
         setting: URL_SETTING,
         reason,
@@ -491,7 +491,7 @@ fn parse_cattle_url(text: String) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_registry_ids(text: &str) -> Result<Vec<String>, ConfigError> {
+pub(crate) fn parse_registry_ids(text: &str) -> Result<Vec<String>, ConfigError> {
     let mut ids = Vec::new();
     for id in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
         if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -507,7 +507,7 @@ fn parse_registry_ids(text: &str) -> Result<Vec<String>, ConfigError> {
     Ok(ids)
 }
 
-fn parse_role(
+pub(crate) fn parse_role(
     arn: String,
     external_id: Option<String>,
     session_name: Option<String>,

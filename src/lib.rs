@@ -12,12 +12,16 @@
 pub mod check;
 /// Flags, environment variables and their validation.
 pub mod config;
+/// The `--config` TOML file: sources and targets.
+pub mod config_file;
 /// One refresh cycle and the state kept between cycles.
 pub mod cycle;
 /// The process modes and the refresh loop.
 pub mod daemon;
 /// ECR authorization tokens through the AWS SDK.
 pub mod ecr;
+/// Account, region, partition and form of an ECR registry host.
+pub mod ecr_host;
 /// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
 /// Prometheus metrics.
