@@ -24,6 +24,8 @@ pub mod ecr;
 pub mod ecr_host;
 /// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
+/// The kubelet image credential provider mode.
+pub mod kubelet;
 /// Prometheus metrics.
 pub mod metrics;
 /// The Rancher 1.6 API client.

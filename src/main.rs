@@ -3,11 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rancher_ecr_credentials::config::{Cli, Config};
+use rancher_ecr_credentials::config::{Cli, Command, Config};
 use rancher_ecr_credentials::{daemon, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::KubeletCredentialProvider(args)) = cli.command {
+        bypass_proxy_for_instance_metadata();
+        return rancher_ecr_credentials::kubelet::main(args);
+    }
     if cli.health_probe {
         return match rancher_ecr_credentials::health::probe(&cli.listen_address, &cli.listen_port) {
             Ok(()) => ExitCode::SUCCESS,
