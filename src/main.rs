@@ -7,7 +7,8 @@ use rancher_ecr_credentials::config::{Cli, Command, Config};
 use rancher_ecr_credentials::{daemon, telemetry};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse()
+        .unwrap_or_else(|err| rancher_ecr_credentials::kubelet::exit_on_cli_error(err));
     if let Some(Command::KubeletCredentialProvider(args)) = cli.command {
         bypass_proxy_for_instance_metadata();
         return rancher_ecr_credentials::kubelet::main(args);

@@ -781,6 +781,10 @@ async fn bad_input_is_one_line_and_no_stdout() {
         let out = provide(&env, &[], input).await;
         assert_fails_with(&out, &["bad request", expected]);
     }
+    // A flag the mode does not know: one line too, not clap's usage block.
+    let out = provide(&env, &["--bogus"], &request(V1, "a.example.com/b")).await;
+    assert_fails_with(&out, &["configuration error", "'--bogus'"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[tokio::test(flavor = "multi_thread")]

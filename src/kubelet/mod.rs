@@ -83,6 +83,35 @@ pub fn main(args: Args) -> ExitCode {
     code
 }
 
+/// The subcommand's name, as the kubelet's `args` give it.
+pub const SUBCOMMAND: &str = "kubelet-credential-provider";
+
+/// A flag error in this mode: one stderr line (the kubelet logs stderr
+/// whole), status 2. Other modes, `--help` and `--version` keep clap's own
+/// output.
+pub fn exit_on_cli_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let in_this_mode = std::env::args().any(|arg| arg == SUBCOMMAND);
+    if !in_this_mode
+        || matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    {
+        err.exit()
+    }
+    let rendered = err.to_string();
+    let first = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.trim().trim_start_matches("error:").trim();
+    say(&format!(
+        "configuration error: {first} (see {SUBCOMMAND} --help)"
+    ));
+    std::process::exit(i32::from(failure::EXIT_CONFIG))
+}
+
 /// One stderr line, prefixed with the program's name.
 fn say(line: &str) {
     let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
