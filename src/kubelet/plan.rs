@@ -90,11 +90,10 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
                 .and_then(|config| serving_source(config, &ecr));
             (ecr, source)
         }
-        Err(EcrHostError::Malformed { .. }) => {
-            // Say why it is not usable rather than guess a region for it.
-            let err = EcrHost::parse(&image.host).unwrap_err();
+        // Say why it is not usable rather than guess a region for it.
+        Err(malformed @ EcrHostError::Malformed { .. }) => {
             return Err(Failure::BadRequest {
-                reason: err.to_string(),
+                reason: malformed.to_string(),
             });
         }
         Err(EcrHostError::NotEcr { host }) => {
