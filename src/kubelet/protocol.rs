@@ -83,8 +83,7 @@ pub fn decode_request(input: &[u8]) -> Result<Request, Failure> {
             "stdin is empty; the kubelet sends a CredentialProviderRequest there".into(),
         ));
     }
-    let raw: RawRequest = serde_json::from_slice(input)
-        .map_err(|err| bad(format!("the request on stdin is not valid JSON ({err})")))?;
+    let raw: RawRequest = serde_json::from_slice(input).map_err(|err| bad(json_problem(&err)))?;
     let api_version = raw.api_version.unwrap_or_default();
     let api_version = ApiVersion::parse(api_version.trim()).ok_or_else(|| {
         bad(format!(
@@ -113,6 +112,22 @@ pub fn decode_request(input: &[u8]) -> Result<Request, Failure> {
         image,
         service_account,
     })
+}
+
+/// A JSON error without serde's echo of the offending value (which could
+/// be the service-account token in a misplaced field).
+fn json_problem(err: &serde_json::Error) -> String {
+    let at = format!("line {}, column {}", err.line(), err.column());
+    match err.classify() {
+        serde_json::error::Category::Data => format!(
+            "the request on stdin is not a CredentialProviderRequest: a field has the wrong \
+             type ({at})"
+        ),
+        serde_json::error::Category::Io => format!("cannot read the request on stdin ({err})"),
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("the request on stdin is not valid JSON ({at})")
+        }
+    }
 }
 
 /// The answer: one `auth` entry, cached per registry.
@@ -282,7 +297,7 @@ mod tests {
             ("", "stdin is empty"),
             ("  \n", "stdin is empty"),
             ("image: x", "not valid JSON"),
-            ("[1]", "not valid JSON"),
+            ("[1]", "a field has the wrong type"),
             (
                 r#"{"kind":"CredentialProviderRequest","image":"a.b/c"}"#,
                 "apiVersion \"\"",
@@ -309,7 +324,7 @@ mod tests {
             ),
             (
                 &format!(r#"{{"kind":"CredentialProviderRequest","apiVersion":"{v1}","image":5}}"#),
-                "not valid JSON",
+                "a field has the wrong type",
             ),
         ];
         for (input, expected) in cases {
@@ -317,6 +332,17 @@ mod tests {
             assert!(err.contains(expected), "{input:?}: {err}");
             assert!(!err.contains('\n'), "{input:?}: {err}");
         }
+    }
+
+    #[test]
+    fn json_errors_do_not_echo_values() {
+        let v1 = "credentialprovider.kubelet.k8s.io/v1";
+        let json = format!(
+            r#"{{"kind":"CredentialProviderRequest","apiVersion":"{v1}","image":"a.b/c","serviceAccountAnnotations":"SECRET-TOKEN"}}"#
+        );
+        let err = request(&json).unwrap_err();
+        assert!(err.contains("wrong type (line 1, column"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
     }
 
     #[test]
