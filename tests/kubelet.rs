@@ -249,6 +249,7 @@ struct Seen {
 struct AwsFront {
     url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone)]
@@ -256,27 +257,35 @@ struct FrontState {
     script: Script,
     moto: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     http: reqwest::Client,
 }
 
 impl AwsFront {
     async fn start(script: Script) -> AwsFront {
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let state = FrontState {
             script,
             moto: Moto::shared().endpoint.clone(),
             seen: seen.clone(),
+            bodies: bodies.clone(),
             http: support::http(),
         };
         let app = axum::Router::new().fallback(front).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        AwsFront { url, seen }
+        AwsFront { url, seen, bodies }
     }
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The request bodies, in order.
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().unwrap().clone()
     }
 }
 
@@ -315,6 +324,11 @@ async fn front(
         operation: operation.clone(),
         region: signed_region(&headers),
     });
+    state
+        .bodies
+        .lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&body).into_owned());
     if let Script::Reply {
         operation: scripted,
         status,
@@ -375,12 +389,13 @@ async fn answers_in_each_protocol_version() {
     let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/app";
     for version in ["v1alpha1", "v1beta1", "v1"] {
         let api_version = format!("credentialprovider.kubelet.k8s.io/{version}");
-        let out = provide(
-            &node_env(&moto.endpoint),
-            &[],
-            &request(&api_version, image),
-        )
-        .await;
+        // Whatever log level the node's environment asks for.
+        let env = with(
+            with(node_env(&moto.endpoint), "RUST_LOG", "trace"),
+            "LOG_LEVEL",
+            "trace",
+        );
+        let out = provide(&env, &[], &request(&api_version, image)).await;
         let response = decoded(&out);
         assert_eq!(response.api_version, api_version);
         let auth = &response.auth["123456789012.dkr.ecr.eu-west-1.amazonaws.com"];
@@ -500,6 +515,14 @@ async fn every_private_host_form_asks_its_own_region() {
             "{host}"
         );
     }
+    // As upstream: no registryIds, the token serves every registry of the
+    // region the identity may read.
+    let bodies = front.bodies();
+    assert_eq!(bodies.len(), cases.len());
+    assert!(
+        bodies.iter().all(|body| !body.contains("registryIds")),
+        "{bodies:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
