@@ -443,7 +443,7 @@ fn parse_flag(setting: &'static str, value: Option<String>) -> Result<bool, Conf
 
 /// Reads and checks a PEM bundle, so a bad file stops the start, not the
 /// first refresh.
-fn read_ca_bundle(setting: &'static str, path: String) -> Result<Vec<u8>, ConfigError> {
+pub(crate) fn read_ca_bundle(setting: &'static str, path: String) -> Result<Vec<u8>, ConfigError> {
     let pem = std::fs::read(&path).map_err(|err| ConfigError::Invalid {
         setting,
         reason: format!("cannot read {path}: {err}"),

@@ -808,6 +808,20 @@ async fn bad_input_is_one_line_and_no_stdout() {
     let out = provide(&env, &["--bogus"], &request(V1, "a.example.com/b")).await;
     assert_fails_with(&out, &["configuration error", "'--bogus'"]);
     assert_eq!(out.status.code(), Some(2));
+    let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app";
+    for (ca_file, expected) in [
+        ("/nonexistent/ca.pem", "cannot read /nonexistent/ca.pem"),
+        ("/etc/hostname", "holds no PEM certificate"),
+    ] {
+        let out = provide(
+            &with(env.clone(), "CA_FILE", ca_file),
+            &[],
+            &request(V1, image),
+        )
+        .await;
+        assert_fails_with(&out, &["configuration error", "CA_FILE", expected]);
+        assert_eq!(out.status.code(), Some(2));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -98,8 +98,12 @@ pub async fn fetch_token(
                 host,
             )
         }
-        TokenApi::Public => {
-            let client = aws_sdk_ecrpublic::Client::new(&config);
+        TokenApi::Public { dual_stack } => {
+            let mut public = aws_sdk_ecrpublic::config::Builder::from(&config);
+            if !endpoint_overridden(&config, "AWS_ENDPOINT_URL_ECR_PUBLIC") {
+                public = public.use_dual_stack(*dual_stack);
+            }
+            let client = aws_sdk_ecrpublic::Client::from_conf(public.build());
             let request = client.get_authorization_token().send();
             let output = call(Step::PublicToken, &region, &None, request).await?;
             let data = output.authorization_data().ok_or(Failure::BadToken {

@@ -216,15 +216,7 @@ async fn token_for(
         .map_err(|err| Failure::Config {
             reason: err.to_string(),
         })?;
-    let ca_bundle = args
-        .ca_file
-        .as_deref()
-        .map(|path| {
-            std::fs::read(path).map_err(|err| Failure::Config {
-                reason: format!("CA_FILE (--ca-file) {}: {err}", path.display()),
-            })
-        })
-        .transpose()?;
+    let ca_bundle = ca_bundle(args)?;
     let default_region = crate::ecr::resolve_region(None).await;
     let env_role_arn = std::env::var("AWS_ECR_ROLE_ARN").ok();
     let context = plan::Context {
@@ -236,6 +228,22 @@ async fn token_for(
     let plan = plan::decide(image, context)?;
     let token = aws::fetch_token(&plan, image.host.as_str(), ca_bundle.as_deref()).await?;
     Ok((plan, token))
+}
+
+/// The PEM bundle of `--ca-file`, checked as the daemon checks it.
+fn ca_bundle(args: &Args) -> Result<Option<Vec<u8>>, Failure> {
+    args.ca_file
+        .as_ref()
+        .map(|path| {
+            crate::config::read_ca_bundle(
+                "CA_FILE (--ca-file)",
+                path.to_string_lossy().into_owned(),
+            )
+        })
+        .transpose()
+        .map_err(|err| Failure::Config {
+            reason: err.to_string(),
+        })
 }
 
 /// `--check-image`: a report for a person on stdout, non-zero if the image
@@ -272,10 +280,8 @@ async fn check(args: &Args, image: &str) -> ExitCode {
         image.registry,
         plan.region()
     );
-    let ca_bundle = args
-        .ca_file
-        .as_deref()
-        .and_then(|path| std::fs::read(path).ok());
+    // Read and checked by `token_for` already.
+    let ca_bundle = ca_bundle(args).ok().flatten();
     let result = check_image::check_image(
         &image,
         &token.username,

@@ -36,8 +36,11 @@ pub enum TokenApi {
         region: String,
         form: EndpointForm,
     },
-    /// ECR Public, served from us-east-1 only.
-    Public,
+    /// ECR Public, served from us-east-1 only; `dual_stack` for
+    /// `ecr-public.aws.com`.
+    Public {
+        dual_stack: bool,
+    },
 }
 
 /// Who asks for the token.
@@ -65,7 +68,7 @@ impl Plan {
     pub fn region(&self) -> &str {
         match &self.api {
             TokenApi::Private { region, .. } => region,
-            TokenApi::Public => crate::ecr_host::ECR_PUBLIC_REGION,
+            TokenApi::Public { .. } => crate::ecr_host::ECR_PUBLIC_REGION,
         }
     }
 }
@@ -125,7 +128,9 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
             region: registry.region.clone(),
             form: registry.form,
         },
-        EcrHost::Public(_) => TokenApi::Public,
+        EcrHost::Public(registry) => TokenApi::Public {
+            dual_stack: registry.dual_stack,
+        },
     };
     Ok(Plan {
         api,
@@ -247,7 +252,9 @@ aliases = { "gallery.example.com" = "public.ecr.aws" }
         assert_eq!(plan.identity, Identity::DefaultChain);
         assert_eq!(plan.notice, None);
         let plan = decide(&image("public.ecr.aws/nginx/nginx"), Context::default()).unwrap();
-        assert_eq!(plan.api, TokenApi::Public);
+        assert_eq!(plan.api, TokenApi::Public { dual_stack: false });
+        let plan = decide(&image("ecr-public.aws.com/nginx/nginx"), Context::default()).unwrap();
+        assert_eq!(plan.api, TokenApi::Public { dual_stack: true });
         assert_eq!(plan.region(), "us-east-1");
     }
 
@@ -274,7 +281,7 @@ aliases = { "gallery.example.com" = "public.ecr.aws" }
         assert!(matches!(plan.identity, Identity::SourceRole { ref source, .. } if source == "eu"));
         assert_eq!(plan.notice, None);
         let plan = decide(&image("gallery.example.com/app"), context).unwrap();
-        assert_eq!(plan.api, TokenApi::Public);
+        assert_eq!(plan.api, TokenApi::Public { dual_stack: false });
         // Same host, other port: no alias.
         let plan = decide(&image("mirror.example.com/app"), context).unwrap();
         assert_eq!(plan.region(), "ap-south-1");
