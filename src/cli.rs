@@ -221,6 +221,16 @@ pub struct Cli {
     /// answers (a HEALTHCHECK for images without curl)
     #[arg(long, conflicts_with_all = ["once", "dry_run", "check"])]
     pub health_probe: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Modes other than the daemon's.
+#[derive(clap::Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Answer one kubelet image credential provider request (stdin to stdout)
+    KubeletCredentialProvider(crate::kubelet::Args),
 }
 
 fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {

@@ -144,7 +144,7 @@ pub struct TokenSource {
 /// NO_PROXY), with ring for cryptography like the Rancher client, so one
 /// crypto library serves both, and trusting `ca_bundle` (PEM) besides the
 /// system roots.
-fn https_client(ca_bundle: Option<&[u8]>) -> aws_sdk_ecr::config::SharedHttpClient {
+pub(crate) fn https_client(ca_bundle: Option<&[u8]>) -> aws_sdk_ecr::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     use aws_smithy_http_client::{proxy::ProxyConfig, Builder, ConnectorBuilder};
     let mut trust = TrustStore::default();
@@ -277,7 +277,7 @@ impl TokenSource {
     }
 }
 
-fn classify<E, R>(err: SdkError<E, R>) -> EcrError
+pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> EcrError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -319,7 +319,7 @@ where
 /// request that got no answer (the hop-limit symptom) with a private error
 /// type, listed inside the chain's own message, so that case is known by its
 /// fixed text; other IMDS failures carry the public `ImdsError`.
-fn imds_failed(err: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn imds_failed(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(error) = current {
         if error.is::<aws_config::imds::client::error::ImdsError>()

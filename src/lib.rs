@@ -3,7 +3,8 @@
 //!
 //! The data flow, one module per step (docs/architecture.md has the map):
 //! - settings: [`cli`] (flags as typed) -> [`config`] (decided settings);
-//! - the source: [`ecr`], ECR tokens through the AWS SDK;
+//! - the source: [`ecr`], ECR tokens through the AWS SDK; [`ecr_host`]
+//!   reads account, region and partition off a registry host;
 //! - the target: [`rancher`], the Rancher 1.6 API client;
 //! - [`reconcile`]: which credentials a token goes into (pure decisions),
 //!   and writing it there;
@@ -11,6 +12,10 @@
 //! - [`daemon`]: the process modes and the refresh loop, timed by
 //!   [`schedule`] (the one home of timing and retry rules), stopped by
 //!   [`shutdown`].
+//!
+//! `config::file` is the `--config` file (several sources and targets).
+//! [`kubelet`] is the other way to run the same binary: a kubelet image
+//! credential provider, one request on stdin, one answer on stdout.
 //!
 //! Beside it: [`status`] and [`metrics`], served by [`health`]; [`check`]
 //! for the read-only modes; [`telemetry`] for logs; [`exit`] for the exit
@@ -31,10 +36,14 @@ pub mod cycle;
 pub mod daemon;
 /// ECR authorization tokens through the AWS SDK.
 pub mod ecr;
+/// Account, region, partition and form of an ECR registry host.
+pub mod ecr_host;
 /// The exit statuses, and the error that ends the process.
 pub mod exit;
 /// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
+/// The kubelet image credential provider mode.
+pub mod kubelet;
 /// Prometheus metrics.
 pub mod metrics;
 /// The Rancher 1.6 API client.

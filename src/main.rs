@@ -5,13 +5,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use rancher_ecr_credentials::cli::Cli;
+use rancher_ecr_credentials::cli::{Cli, Command};
 use rancher_ecr_credentials::config::{self, Config};
 use rancher_ecr_credentials::exit::{Exit, Fatal};
-use rancher_ecr_credentials::{daemon, health, telemetry};
+use rancher_ecr_credentials::{daemon, health, kubelet, telemetry};
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    // In the kubelet mode a flag error is one stderr line; elsewhere clap's.
+    let cli = Cli::try_parse().unwrap_or_else(|err| kubelet::exit_on_cli_error(err));
+    match run(cli) {
         Ok(exit) => exit.into(),
         Err(fatal) => {
             eprintln!("rancher-ecr-credentials: {fatal}");
@@ -21,6 +23,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<Exit, Fatal> {
+    if let Some(Command::KubeletCredentialProvider(args)) = cli.command {
+        bypass_proxy_for_instance_metadata();
+        // Its failures are its own one-line answers to the kubelet.
+        return Ok(kubelet::main(args));
+    }
     if cli.health_probe {
         let listen = config::listen_address(&cli.listen_address, &cli.listen_port)?;
         health::probe(listen).map_err(Fatal::Probe)?;

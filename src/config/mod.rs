@@ -4,9 +4,11 @@
 //! Everything a user can get wrong is checked here, before any network call,
 //! and every error names the variable (and flag) to fix. Each setting's text
 //! is parsed by a function of [`parse`]; this file decides how settings fit
-//! together (which are required, which exclude each other).
+//! together (which are required, which exclude each other). [`file`] reads
+//! the `--config` TOML file, for what environment variables cannot say.
 
-mod parse;
+pub mod file;
+pub(crate) mod parse;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -1,0 +1,300 @@
+//! `rancher-ecr-credentials kubelet-credential-provider`: the kubelet's
+//! image credential provider for Amazon ECR (docs/kubelet-credential-provider.md).
+//!
+//! The kubelet runs the binary once per cache miss, writes one request to
+//! its stdin and reads one response from its stdout, and kills it after a
+//! minute. So this mode is a short pipeline, one module per step:
+//! [`protocol`] (decode the request) -> [`image`] (its registry host) ->
+//! [`plan`] (region, API and identity, decided without I/O) -> [`aws`]
+//! (credentials, STS, the token, each under its own timeout) -> [`protocol`]
+//! (encode the response). [`failure`] words every way it can fail as the
+//! single stderr line the kubelet logs; [`check_image`] is the diagnostic
+//! `--check-image`.
+//!
+//! Stdout carries the response and nothing else; stderr carries one line
+//! on failure, and on success only what the user should know (a guessed
+//! region, a token whose expiry looks wrong). No logging is set up in this
+//! mode, so no library can print either.
+
+pub mod aws;
+pub mod check_image;
+pub mod failure;
+pub mod image;
+pub mod plan;
+pub mod protocol;
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::config::file::ConfigFile;
+use crate::exit::Exit;
+use failure::Failure;
+use image::ImageRef;
+use protocol::{Request, Response};
+
+/// Every run ends within this: well inside the kubelet's hard minute, and
+/// longer than the sum of the step timeouts, which fire first.
+pub const DEADLINE: Duration = Duration::from_secs(45);
+
+/// A request larger than this is not one (a service-account token is a
+/// few kilobytes).
+const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
+
+/// The subcommand's flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Args {
+    /// TOML file whose [[source]] tables give aliases (mirror or vanity hosts
+    /// that stand for an ECR registry) and roles to assume
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Do not answer the kubelet: get a token for IMAGE, ask its registry for
+    /// the image's manifest with it, and say whether this identity can pull it
+    #[arg(long, value_name = "IMAGE")]
+    pub check_image: Option<String>,
+
+    /// PEM bundle of CA certificates to trust besides the system roots (a
+    /// TLS-intercepting proxy, a mirror with a private CA)
+    #[arg(long, env = "CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Runs the mode to completion and returns the exit status.
+pub fn main(args: Args) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            say(&format!("cannot start the runtime: {err}"));
+            return Exit::Failure;
+        }
+    };
+    let code = runtime.block_on(async {
+        match &args.check_image {
+            Some(image) => check(&args, image).await,
+            None => answer_kubelet(&args).await,
+        }
+    });
+    // A stdin read may still block a thread; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    code
+}
+
+/// The subcommand's name, as the kubelet's `args` give it.
+pub const SUBCOMMAND: &str = "kubelet-credential-provider";
+
+/// A flag error in this mode: one stderr line (the kubelet logs stderr
+/// whole), status 2. Other modes, `--help` and `--version` keep clap's own
+/// output.
+pub fn exit_on_cli_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let in_this_mode = std::env::args().any(|arg| arg == SUBCOMMAND);
+    if !in_this_mode
+        || matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    {
+        err.exit()
+    }
+    let rendered = err.to_string();
+    let first = rendered
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let first = first.trim().trim_start_matches("error:").trim();
+    say(&format!(
+        "configuration error: {first} (see {SUBCOMMAND} --help)"
+    ));
+    std::process::exit(i32::from(Exit::Config.code()))
+}
+
+/// One stderr line, prefixed with the program's name.
+fn say(line: &str) {
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    eprintln!("rancher-ecr-credentials: {line}");
+}
+
+fn fail(failure: &Failure) -> Exit {
+    say(&failure.to_string());
+    failure.exit()
+}
+
+async fn answer_kubelet(args: &Args) -> Exit {
+    if std::io::stdin().is_terminal() {
+        return fail(&Failure::BadRequest {
+            reason: "stdin is a terminal: the kubelet runs this command and writes a \
+                     CredentialProviderRequest to its stdin (to try it by hand, pipe one in, \
+                     or use --check-image IMAGE)"
+                .into(),
+        });
+    }
+    let run = async {
+        let input = read_stdin().await?;
+        let request = protocol::decode_request(&input)?;
+        respond(args, &request).await
+    };
+    match tokio::time::timeout(DEADLINE, run).await {
+        Ok(Ok((response, notices))) => {
+            let mut stdout = std::io::stdout().lock();
+            if writeln!(stdout, "{}", response.to_json())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                say("cannot write the response to stdout");
+                return Exit::Failure;
+            }
+            for notice in notices {
+                say(&notice);
+            }
+            Exit::Success
+        }
+        Ok(Err(failure)) => fail(&failure),
+        Err(_) => fail(&Failure::TimedOut {
+            what: "reading the request and getting a token",
+            after: DEADLINE,
+        }),
+    }
+}
+
+async fn read_stdin() -> Result<Vec<u8>, Failure> {
+    // On a blocking thread: the deadline still applies to the wait.
+    let read = tokio::task::spawn_blocking(|| {
+        let mut input = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_REQUEST_BYTES + 1)
+            .read_to_end(&mut input)
+            .map(|_| input)
+    });
+    let input = read
+        .await
+        .map_err(|err| err.to_string())
+        .and_then(|result| result.map_err(|err| err.to_string()))
+        .map_err(|reason| Failure::BadRequest {
+            reason: format!("cannot read stdin: {reason}"),
+        })?;
+    if input.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(Failure::BadRequest {
+            reason: format!("the request on stdin is larger than {MAX_REQUEST_BYTES} bytes"),
+        });
+    }
+    Ok(input)
+}
+
+/// The response to a decoded request, and the notices for stderr.
+async fn respond(args: &Args, request: &Request) -> Result<(Response, Vec<String>), Failure> {
+    let image = ImageRef::parse(&request.image).map_err(|reason| Failure::BadRequest { reason })?;
+    let (plan, token) = token_for(args, &image, request.service_account.as_ref()).await?;
+    let mut notices: Vec<String> = plan.notice.into_iter().collect();
+    let cache = protocol::cache_duration(token.expires_at, SystemTime::now());
+    notices.extend(cache.warning);
+    let response = Response {
+        api_version: request.api_version,
+        cache_duration: cache.duration,
+        registry: image.registry,
+        username: token.username,
+        password: token.password,
+    };
+    Ok((response, notices))
+}
+
+/// Decides and fetches the token for `image`.
+async fn token_for(
+    args: &Args,
+    image: &ImageRef,
+    service_account: Option<&protocol::ServiceAccount>,
+) -> Result<(plan::Plan, crate::ecr::EcrToken), Failure> {
+    let config = args
+        .config
+        .as_deref()
+        .map(ConfigFile::load_sources)
+        .transpose()
+        .map_err(|err| Failure::Config {
+            reason: err.to_string(),
+        })?;
+    let ca_bundle = ca_bundle(args)?;
+    let default_region = crate::ecr::resolve_region(None).await;
+    let env_role_arn = std::env::var("AWS_ECR_ROLE_ARN").ok();
+    let context = plan::Context {
+        service_account,
+        env_role_arn: env_role_arn.as_deref(),
+        config: config.as_ref(),
+        default_region: default_region.as_ref().map(|region| region.as_ref()),
+    };
+    let plan = plan::decide(image, context)?;
+    let token = aws::fetch_token(&plan, image.host.as_str(), ca_bundle.as_deref()).await?;
+    Ok((plan, token))
+}
+
+/// The PEM bundle of `--ca-file`, checked as the daemon checks it.
+fn ca_bundle(args: &Args) -> Result<Option<Vec<u8>>, Failure> {
+    args.ca_file
+        .as_ref()
+        .map(|path| {
+            crate::config::parse::read_ca_bundle(
+                "CA_FILE (--ca-file)",
+                path.to_string_lossy().into_owned(),
+            )
+        })
+        .transpose()
+        .map_err(|err| Failure::Config {
+            reason: err.to_string(),
+        })
+}
+
+/// `--check-image`: a report for a person on stdout, non-zero if the image
+/// cannot be pulled.
+async fn check(args: &Args, image: &str) -> Exit {
+    let run = async {
+        let image = ImageRef::parse(image).map_err(|reason| Failure::BadRequest { reason })?;
+        let (plan, token) = token_for(args, &image, None).await?;
+        Ok::<_, Failure>((image, plan, token))
+    };
+    let (image, plan, token) = match tokio::time::timeout(DEADLINE, run).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(failure)) => {
+            println!("FAIL token: {failure}");
+            return failure.exit();
+        }
+        Err(_) => {
+            println!(
+                "FAIL token: no token within {}",
+                humantime::format_duration(DEADLINE)
+            );
+            return Exit::Failure;
+        }
+    };
+    if let Some(notice) = &plan.notice {
+        println!("note  {notice}");
+    }
+    let expiry = token
+        .expires_at
+        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!(
+        "ok   token: for {} from {} (expires {expiry})",
+        image.registry,
+        plan.region()
+    );
+    // Read and checked by `token_for` already.
+    let ca_bundle = ca_bundle(args).ok().flatten();
+    let result = check_image::check_image(
+        &image,
+        &token.username,
+        &token.password,
+        plan.region(),
+        ca_bundle.as_deref(),
+    )
+    .await;
+    let verdict = if result.pullable { "ok  " } else { "FAIL" };
+    println!("{verdict} pull: {}", result.summary);
+    if result.pullable {
+        Exit::Success
+    } else {
+        Exit::Failure
+    }
+}
