@@ -2,13 +2,20 @@
 //! They print to stdout, for a person; logs still go to stderr.
 
 use crate::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
+use crate::ecr::EcrToken;
 use crate::exit::Exit;
+use crate::kubelet;
+use crate::kubelet::image::ImageRef;
 use crate::rancher::Registry;
 use crate::reconcile::{self, Assessment, Change, NEW_ID};
 
 /// `--check`: configuration, AWS identity, ECR token, Rancher access and
 /// registry matching, each reported; non-zero exit if any is off.
-pub async fn run(updater: &mut Updater) -> Exit {
+pub async fn run(
+    updater: &mut Updater,
+    image: Option<&ImageRef>,
+    ca_bundle: Option<&[u8]>,
+) -> Exit {
     let mut healthy = true;
     let mut report = |ok: bool, what: &str, detail: String| {
         healthy &= ok;
@@ -44,6 +51,10 @@ pub async fn run(updater: &mut Updater) -> Exit {
             Vec::new()
         }
     };
+    if let Some(image) = image {
+        let (ok, detail) = check_image(updater, image, &tokens, ca_bundle).await;
+        report(ok, "image pull", detail);
+    }
     if updater.serves_many_environments() {
         // Every environment, as a dry-run cycle sees it (nothing is written).
         let cycle = updater.refresh().await;
@@ -122,6 +133,49 @@ pub async fn run(updater: &mut Updater) -> Exit {
         }
     }
     Exit::from_success(healthy)
+}
+
+/// `--check-image`: the manifest request with the token for the image's
+/// registry, which must be one this daemon writes.
+async fn check_image(
+    updater: &Updater,
+    image: &ImageRef,
+    tokens: &[EcrToken],
+    ca_bundle: Option<&[u8]>,
+) -> (bool, String) {
+    let policy = updater.policy();
+    let Some(token) = tokens
+        .iter()
+        .find(|token| reconcile::target_host(policy, token) == image.host)
+    else {
+        let served: Vec<String> = tokens
+            .iter()
+            .map(|token| reconcile::target_host(policy, token).to_string())
+            .collect();
+        return (
+            false,
+            format!(
+                "{} is not a registry this daemon writes (it writes {}); check the image \
+                 with `kubelet-credential-provider --check-image` instead",
+                image.registry,
+                if served.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    served.join(", ")
+                }
+            ),
+        );
+    };
+    let region = updater.token_source().region();
+    let result = kubelet::check_image::check_image(
+        image,
+        &token.username,
+        &token.password,
+        region,
+        ca_bundle,
+    )
+    .await;
+    (result.pullable, result.summary)
 }
 
 /// An environment's line in `--check`: fine, or what is wrong.

@@ -217,6 +217,13 @@ pub struct Cli {
     #[arg(long)]
     pub check: bool,
 
+    /// With --check: also ask the image's registry for its manifest with the
+    /// token, to learn whether the AWS identity may pull it
+    /// (ecr:BatchGetImage). The image's registry must be one this daemon
+    /// writes (the ECR host, or ECR_PROXY_HOST)
+    #[arg(long, value_name = "IMAGE", requires = "check")]
+    pub check_image: Option<String>,
+
     /// Ask the running daemon's /ping on LISTEN_PORT and exit 0 if it
     /// answers (a HEALTHCHECK for images without curl)
     #[arg(long, conflicts_with_all = ["once", "dry_run", "check"])]

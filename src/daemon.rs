@@ -42,7 +42,10 @@ async fn run_mode(config: Config) -> Result<Exit, Fatal> {
         warn_insecure();
     }
     Ok(match config.mode {
-        Mode::Check => crate::check::run(&mut updater).await,
+        Mode::Check => {
+            let image = config.check_image.as_ref();
+            crate::check::run(&mut updater, image, config.ca_bundle.as_deref()).await
+        }
         Mode::DryRun => {
             let report = updater.refresh().await;
             crate::check::print_plan(&report);

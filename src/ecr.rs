@@ -221,6 +221,11 @@ impl TokenSource {
         }
     }
 
+    /// The region the tokens are for.
+    pub fn region(&self) -> &str {
+        self.sdk_config.region().map(|r| r.as_ref()).unwrap_or("")
+    }
+
     /// The ARN the token requests run as (STS GetCallerIdentity), for `--check`.
     pub async fn caller_identity(&self) -> Result<String, EcrError> {
         let started = Instant::now();

@@ -1282,3 +1282,55 @@ fn documented_match_images_cover_every_host_form() {
         );
     }
 }
+
+/// The daemon's `--check --check-image`: the same manifest request, with
+/// the token the daemon would write, for a registry the daemon serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemons_check_tries_the_image_too() {
+    let (port, _seen) = registry().await;
+    let tls = TlsFront::start(port);
+    let host = format!("localhost:{}", tls.port);
+    let sim = support::rancher_sim::RancherSim::start().await;
+    support::add_environment(&sim, "1a5");
+    sim.add_registry("1a5", &host, "active");
+    let mut env = support::daemon::base_env(&format!("{}/v2-beta/projects/1a5", sim.url()));
+    support::daemon::set(&mut env, "ECR_PROXY_HOST", &host);
+    support::daemon::set(&mut env, "CA_FILE", tls.ca_file.to_str().unwrap());
+    let check = |image: String| {
+        let env = env.clone();
+        async move { support::daemon::run(&env, &["--check", "--check-image", &image]).await }
+    };
+
+    let result = check(format!("{host}/team/app:1")).await;
+    assert!(result.status.success(), "{}", result.output());
+    assert!(
+        result.stdout.contains("ok   image pull: "),
+        "{}",
+        result.stdout
+    );
+
+    let result = check(format!("{host}/secret")).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.stdout.contains("FAIL image pull: ") && result.stdout.contains("ecr:BatchGetImage"),
+        "{}",
+        result.stdout
+    );
+
+    let result = check("registry.example.com/team/app:1".to_string()).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.stdout.contains("not a registry this daemon writes"),
+        "{}",
+        result.stdout
+    );
+    assert!(!result.output().contains(&password_of("123456789012")));
+
+    let result = support::daemon::run(&env, &["--check-image", "x/y"]).await;
+    assert_eq!(
+        result.status.code(),
+        Some(2),
+        "needs --check: {}",
+        result.output()
+    );
+}

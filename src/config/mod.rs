@@ -16,6 +16,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::cli::Cli;
+use crate::kubelet::image::ImageRef;
 use crate::rancher::Selection;
 use crate::registry_host::RegistryHost;
 use crate::schedule::{RetryPolicy, MAX_REFRESH_INTERVAL, MAX_RETRY_DELAY};
@@ -76,6 +77,8 @@ pub struct Config {
     pub mode: Mode,
     /// Extra trusted CA certificates (PEM), for both AWS and Rancher.
     pub ca_bundle: Option<Vec<u8>>,
+    /// `--check-image`: an image to try pulling with the token.
+    pub check_image: Option<ImageRef>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +144,15 @@ impl Config {
             listen: listen_address(&cli.listen_address, &cli.listen_port)?,
             mode: mode(&cli),
             ca_bundle,
+            check_image: cli
+                .check_image
+                .as_deref()
+                .map(ImageRef::parse)
+                .transpose()
+                .map_err(|reason| ConfigError::Invalid {
+                    setting: "--check-image",
+                    reason,
+                })?,
         })
     }
 }
