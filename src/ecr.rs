@@ -266,8 +266,7 @@ impl TokenSource {
                 let token = decode_token(
                     data.authorization_token(),
                     data.proxy_endpoint(),
-                    data.expires_at()
-                        .and_then(|at| SystemTime::try_from(*at).ok()),
+                    data.expires_at().and_then(expiry_time),
                 );
                 match token {
                     Ok(token) => fetched.tokens.push(token),
@@ -381,6 +380,17 @@ where
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// An `expiresAt` as a time, if it is one anybody can print: between 1970
+/// and the year 9999 (what RFC 3339 can say). Anything else, from a broken
+/// or hostile endpoint, counts as no expiry at all (docs/ecr.md).
+pub fn expiry_time(at: &aws_sdk_ecr::primitives::DateTime) -> Option<SystemTime> {
+    const YEAR_9999: i64 = 253_402_300_799;
+    (0..=YEAR_9999)
+        .contains(&at.secs())
+        .then(|| SystemTime::try_from(*at).ok())
+        .flatten()
+}
+
 /// Decodes one `authorizationData` entry: the token is base64 of
 /// `user:password` (split at the first `:`), the host comes from
 /// `proxyEndpoint`. Errors name the endpoint and never the token.
@@ -471,5 +481,15 @@ mod tests {
             err.to_string().contains("authorizationToken is missing"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn unprintable_expiries_count_as_none() {
+        use aws_sdk_ecr::primitives::DateTime;
+        assert!(expiry_time(&DateTime::from_secs(-1)).is_none());
+        assert!(expiry_time(&DateTime::from_secs(300_000_000_000)).is_none());
+        let ok = expiry_time(&DateTime::from_secs(1_800_000_000)).unwrap();
+        // And what is kept always prints.
+        let _ = humantime::format_rfc3339_seconds(ok).to_string();
     }
 }

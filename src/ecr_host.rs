@@ -254,6 +254,13 @@ impl EcrHost {
                  under {domain}"
             )));
         }
+        // FIPS endpoints exist only under amazonaws.com (commercial and
+        // GovCloud; docs/ecr.md): elsewhere the host names nothing real.
+        if form.fips() && !form.dual_stack() && domain != "amazonaws.com" {
+            return Err(malformed(format!(
+                "FIPS registries exist only under amazonaws.com, not {domain}"
+            )));
+        }
         Ok(EcrHost::Private(PrivateRegistry {
             account_id: account_id.to_string(),
             region: region.to_string(),

@@ -240,6 +240,11 @@ fn read_file(path: &Path) -> Result<String, ConfigFileError> {
 /// Reads a text file of at most `limit` bytes.
 fn read_bounded(path: &Path, limit: u64) -> Result<String, String> {
     use std::io::Read;
+    // A regular file only (asked before opening, which a FIFO would block).
+    let metadata = std::fs::metadata(path).map_err(|err| format!("cannot read it: {err}"))?;
+    if !metadata.is_file() {
+        return Err("it is not a regular file".to_string());
+    }
     let file = std::fs::File::open(path).map_err(|err| format!("cannot read it: {err}"))?;
     let mut bytes = Vec::new();
     file.take(limit + 1)

@@ -361,6 +361,7 @@ mod tests {
         assert!(error_of(&["--ca-file", "/nonexistent.pem"]).contains("CA_FILE"));
         assert!(error_of(&["--ssl-cert-file", "/nonexistent.pem"]).contains("SSL_CERT_FILE"));
         assert!(error_of(&["--ca-file", "/etc/hostname"]).contains("no PEM certificate"));
+        assert!(error_of(&["--ca-file", "/dev/zero"]).contains("not a regular file"));
     }
 
     #[test]

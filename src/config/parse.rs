@@ -31,16 +31,32 @@ pub(crate) fn parse_flag(
 /// Reads and checks a PEM bundle, so a bad file stops the start, not the
 /// first refresh.
 pub(crate) fn read_ca_bundle(setting: &'static str, path: String) -> Result<Vec<u8>, ConfigError> {
-    let pem = std::fs::read(&path).map_err(|err| ConfigError::Invalid {
-        setting,
-        reason: format!("cannot read {path}: {err}"),
-    })?;
+    use std::io::Read;
+    /// A full system bundle is about 200 KB.
+    const LIMIT: u64 = 4 * 1024 * 1024;
+    let invalid = |reason: String| ConfigError::Invalid { setting, reason };
+    // A regular file only (asked before opening, which a FIFO would block):
+    // a FIFO or a device could block or never end.
+    let metadata =
+        std::fs::metadata(&path).map_err(|err| invalid(format!("cannot read {path}: {err}")))?;
+    if !metadata.is_file() {
+        return Err(invalid(format!("{path} is not a regular file")));
+    }
+    let file =
+        std::fs::File::open(&path).map_err(|err| invalid(format!("cannot read {path}: {err}")))?;
+    let mut pem = Vec::new();
+    file.take(LIMIT + 1)
+        .read_to_end(&mut pem)
+        .map_err(|err| invalid(format!("cannot read {path}: {err}")))?;
+    if pem.len() as u64 > LIMIT {
+        return Err(invalid(format!(
+            "{path} is larger than {} MiB",
+            LIMIT >> 20
+        )));
+    }
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certificates) if !certificates.is_empty() => Ok(pem),
-        _ => Err(ConfigError::Invalid {
-            setting,
-            reason: format!("{path} holds no PEM certificate"),
-        }),
+        _ => Err(invalid(format!("{path} holds no PEM certificate"))),
     }
 }
 

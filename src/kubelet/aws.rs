@@ -80,7 +80,11 @@ pub async fn fetch_token(
             // An endpoint override (a VPC endpoint, a test server) excludes
             // the FIPS and dual-stack endpoint variants in the SDK's rules.
             if !endpoint_overridden(&config, "AWS_ENDPOINT_URL_ECR") {
-                ecr = ecr.use_fips(form.fips()).use_dual_stack(form.dual_stack());
+                // The host asks for a variant; the SDK's own settings
+                // (AWS_USE_FIPS_ENDPOINT, a profile) may ask for it too.
+                let fips = form.fips() || config.use_fips().unwrap_or(false);
+                let dual_stack = form.dual_stack() || config.use_dual_stack().unwrap_or(false);
+                ecr = ecr.use_fips(fips).use_dual_stack(dual_stack);
             }
             let client = aws_sdk_ecr::Client::from_conf(ecr.build());
             let request = client.get_authorization_token().send();
@@ -101,7 +105,8 @@ pub async fn fetch_token(
         TokenApi::Public { dual_stack } => {
             let mut public = aws_sdk_ecrpublic::config::Builder::from(&config);
             if !endpoint_overridden(&config, "AWS_ENDPOINT_URL_ECR_PUBLIC") {
-                public = public.use_dual_stack(*dual_stack);
+                public =
+                    public.use_dual_stack(*dual_stack || config.use_dual_stack().unwrap_or(false));
             }
             let client = aws_sdk_ecrpublic::Client::from_conf(public.build());
             let request = client.get_authorization_token().send();
@@ -124,7 +129,7 @@ fn decode(
     expires_at: Option<&aws_sdk_ecr::primitives::DateTime>,
     host: &str,
 ) -> Result<EcrToken, Failure> {
-    let expires_at = expires_at.and_then(|at| SystemTime::try_from(*at).ok());
+    let expires_at = expires_at.and_then(crate::ecr::expiry_time);
     // The answer is keyed by the image's host whatever ECR calls it; a
     // missing proxyEndpoint (ECR Public never sends one) is no reason to fail.
     crate::ecr::decode_token(token, proxy_endpoint.or(Some(host)), expires_at).map_err(|err| {

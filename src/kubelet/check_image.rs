@@ -72,7 +72,11 @@ pub async fn check_image(
             .and_then(|value| value.to_str().ok())
             .and_then(BearerChallenge::parse);
         if let Some(challenge) = challenge {
-            match bearer_token(&client, &challenge, &basic).await {
+            let image_host = reqwest::Url::parse(&format!("https://{}/", image.registry))
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_string))
+                .unwrap_or_default();
+            match bearer_token(&client, &challenge, &basic, &image_host).await {
                 Ok(bearer) => match head(&client, &url, &bearer).await {
                     Ok(second) => response = second,
                     Err(reason) => return failed(reason),
@@ -233,9 +237,19 @@ async fn bearer_token(
     client: &reqwest::Client,
     challenge: &BearerChallenge,
     basic: &HeaderValue,
+    image_host: &str,
 ) -> Result<HeaderValue, String> {
     let url = reqwest::Url::parse_with_params(&challenge.realm, &challenge.params)
         .map_err(|err| format!("the registry's token realm is not a URL: {err}"))?;
+    // The ECR password goes to the registry itself and nowhere else: a
+    // realm on another host (a mirror's, a hostile one's) gets nothing.
+    if url.host_str() != Some(image_host) {
+        return Err(format!(
+            "the registry sends its token requests to another host ({}); the credentials are \
+             not sent there",
+            url.host_str().unwrap_or("?")
+        ));
+    }
     let mut response = client
         .get(url.clone())
         .header(AUTHORIZATION, basic.clone())

@@ -169,10 +169,10 @@ impl fmt::Display for Failure {
                         "cannot reach the {service} endpoint for {region} ({message}): check \
                          the node's route and DNS to AWS, HTTPS_PROXY/NO_PROXY in the \
                          provider's env, or the VPC endpoint (AWS_ENDPOINT_URL_{})",
-                        if *step == Step::PrivateToken || *step == Step::PublicToken {
-                            "ECR"
-                        } else {
-                            "STS"
+                        match step {
+                            Step::PrivateToken => "ECR",
+                            Step::PublicToken => "ECR_PUBLIC",
+                            Step::WebIdentity | Step::AssumeRole => "STS",
                         }
                     ),
                     (AwsFailure::Metadata, _) => write!(

@@ -91,7 +91,8 @@ pub const SUBCOMMAND: &str = "kubelet-credential-provider";
 /// output.
 pub fn exit_on_cli_error(err: clap::Error) -> ! {
     use clap::error::ErrorKind;
-    let in_this_mode = std::env::args().any(|arg| arg == SUBCOMMAND);
+    // args_os: a non-UTF-8 argument must not panic here.
+    let in_this_mode = std::env::args_os().any(|arg| arg == SUBCOMMAND);
     if !in_this_mode
         || matches!(
             err.kind(),
@@ -249,6 +250,7 @@ fn ca_bundle(args: &Args) -> Result<Option<Vec<u8>>, Failure> {
 /// `--check-image`: a report for a person on stdout, non-zero if the image
 /// cannot be pulled.
 async fn check(args: &Args, image: &str) -> Exit {
+    let started = std::time::Instant::now();
     let run = async {
         let image = ImageRef::parse(image).map_err(|reason| Failure::BadRequest { reason })?;
         let (plan, token) = token_for(args, &image, None).await?;
@@ -282,14 +284,25 @@ async fn check(args: &Args, image: &str) -> Exit {
     );
     // Read and checked by `token_for` already.
     let ca_bundle = ca_bundle(args).ok().flatten();
-    let result = check_image::check_image(
+    // The whole run stays within the deadline, the pull check included.
+    let left = DEADLINE.saturating_sub(started.elapsed());
+    let checked = check_image::check_image(
         &image,
         &token.username,
         &token.password,
         plan.region(),
         ca_bundle.as_deref(),
-    )
-    .await;
+    );
+    let result = match tokio::time::timeout(left, checked).await {
+        Ok(result) => result,
+        Err(_) => check_image::ImageCheck {
+            pullable: false,
+            summary: format!(
+                "the registry did not answer within the {} deadline",
+                humantime::format_duration(DEADLINE)
+            ),
+        },
+    };
     let verdict = if result.pullable { "ok  " } else { "FAIL" };
     println!("{verdict} pull: {}", result.summary);
     if result.pullable {
