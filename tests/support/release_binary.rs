@@ -21,6 +21,9 @@ use std::time::SystemTime;
 pub const HOST: &str = "x86_64-unknown-linux-musl";
 /// The other release target, run under qemu.
 pub const ARM64: &str = "aarch64-unknown-linux-musl";
+/// Both, with the architecture names of their downloads
+/// (`dist/rancher-ecr-credentials-linux-ARCH`) and of Docker's TARGETARCH.
+pub const TARGETS: [(&str, &str); 2] = [(HOST, "amd64"), (ARM64, "arm64")];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,7 +43,7 @@ pub fn path(target: &str) -> PathBuf {
 /// missing or older than a file it is built from.
 pub fn require(target: &str) -> PathBuf {
     let binary = path(target);
-    let build = format!("scripts/release build {target}");
+    let build = "scripts/release";
     let Some(built) = modified(&binary) else {
         panic!(
             "{} is missing: build it with `{build}` (./scripts/test does)",
@@ -57,9 +60,9 @@ pub fn require(target: &str) -> PathBuf {
     binary
 }
 
-/// Builds the binary for `target` (a no-op when cargo finds it up to date)
-/// and returns its path.
-pub fn build(target: &str) -> PathBuf {
+/// Builds the binaries for `targets` (a no-op when cargo finds them up to
+/// date) and returns their paths.
+pub fn build(targets: &[&str]) -> Vec<PathBuf> {
     let mut command = Command::new(repo().join("scripts/release"));
     // Cargo gave this process the variables it gives build scripts
     // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR...); some build scripts
@@ -74,11 +77,12 @@ pub fn build(target: &str) -> PathBuf {
         }
     }
     let status = command
-        .args(["build", target])
+        .arg("build")
+        .args(targets)
         .status()
         .expect("scripts/release runs");
-    assert!(status.success(), "scripts/release build {target} failed");
-    require(target)
+    assert!(status.success(), "scripts/release build {targets:?} failed");
+    targets.iter().map(|target| require(target)).collect()
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
