@@ -1,33 +1,30 @@
-# rancher-ecr-credentials: a static binary on an empty image.
+# rancher-ecr-credentials: the static release binary on an empty image.
 #
-#   docker build -t rancher-ecr-credentials .
+#   scripts/release && scripts/image        (linux/amd64 and linux/arm64)
 #
-# The runtime image holds the binary, CA certificates (for AWS and an https
-# Rancher) and nothing else. It runs as an unprivileged user (65532).
+# Nothing is compiled here: each platform's image gets the binary that
+# scripts/release built and the tests ran (arm64 under qemu), copied from
+# dist/ by TARGETARCH (buildx sets it), so a multi-arch build needs no
+# emulated compiler. The image holds that binary, CA certificates (for AWS
+# and an https Rancher) and nothing else, and runs as an unprivileged user.
 
-ARG RUST_VERSION=1.95
-
-FROM rust:${RUST_VERSION}-alpine AS build
-# musl makes a fully static binary; ring (TLS crypto) needs a C compiler.
+# CA certificates are the same on every platform: fetch them natively.
+FROM --platform=$BUILDPLATFORM alpine:3.22 AS certificates
 # hadolint ignore=DL3018
-RUN apk add --no-cache build-base ca-certificates
-WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
-# benches/ only because Cargo.toml names the benchmark; it is not built.
-COPY src ./src
-COPY benches ./benches
-RUN cargo build --release --locked \
-    && cp target/release/rancher-ecr-credentials /rancher-ecr-credentials
+RUN apk add --no-cache ca-certificates
 
 FROM scratch
-ARG VERSION=0.1.0
+ARG TARGETARCH
+ARG VERSION=unknown
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="rancher-ecr-credentials" \
       org.opencontainers.image.description="Keeps Amazon ECR pull credentials fresh in Rancher 1.6 registries" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/rancher-ecr-credentials/rancher-ecr-credentials"
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /rancher-ecr-credentials /rancher-ecr-credentials
+COPY --from=certificates /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY dist/rancher-ecr-credentials-linux-${TARGETARCH} /rancher-ecr-credentials
 # Shared AWS credentials: mount them at /home/app/.aws (readable by 65532),
 # or anywhere with AWS_SHARED_CREDENTIALS_FILE/AWS_CONFIG_FILE (see README).
 ENV HOME=/home/app

@@ -1,19 +1,25 @@
-//! Loopback measurements of the release binary against moto and the Rancher
-//! simulator: Rancher requests per cycle, time from start to the first
-//! credential update, memory after the first cycle, idle CPU and context
-//! switches, SIGTERM-to-exit time and binary size. Numbers only, no
-//! thresholds: they are written to docs/benchmarks.md.
+//! Loopback measurements of the binary users get (the static musl release
+//! build) against moto and the Rancher simulator: Rancher requests per
+//! cycle, time from start to the first credential update, memory after the
+//! first cycle, idle CPU and context switches, SIGTERM-to-exit time and
+//! binary size. Numbers only, no thresholds.
 //!
-//!     cargo bench --bench loopback            (BENCH_IDLE_SECS=60 by default)
+//!     cargo bench --profile dev --bench loopback    (BENCH_IDLE_SECS=60 by default)
+//!     BENCH_REPORT=docs/benchmarks.md cargo bench --profile dev --bench loopback
 //!
-//! To measure the binary the image ships (static), build it and point
-//! RANCHER_ECR_CREDENTIALS_BINARY at it:
+//! `--profile dev` reuses the test build: only the harness (and the Rancher
+//! simulator in it) is then unoptimized, the binary measured is the release
+//! build either way. Plain `cargo bench` works too, after a release build of
+//! every dependency for the harness.
 //!
-//!     RUSTFLAGS="-C target-feature=+crt-static" cargo build --release \
-//!         --target x86_64-unknown-linux-gnu --target-dir target/static-release
-//!     RANCHER_ECR_CREDENTIALS_BINARY=target/static-release/x86_64-unknown-linux-gnu/release/rancher-ecr-credentials \
-//!         cargo bench --bench loopback
+//! It measures the binary named by `RANCHER_ECR_CREDENTIALS_BINARY`, else the
+//! static musl release build (`scripts/release build`, run here when needed).
+//! The Markdown report goes to stdout, and to the file named by
+//! `BENCH_REPORT` only when that is set: a run never overwrites a tracked
+//! document by itself.
 
+#[path = "../tests/support/release_binary.rs"]
+mod release_binary;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -145,23 +151,45 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
+fn main() {
+    // Chosen before any thread exists: support::daemon runs this binary.
+    let binary = match std::env::var_os("RANCHER_ECR_CREDENTIALS_BINARY") {
+        Some(binary) => std::path::PathBuf::from(binary),
+        None => {
+            let binary = release_binary::build(&[release_binary::HOST, release_binary::ARM64])
+                .swap_remove(0);
+            std::env::set_var("RANCHER_ECR_CREDENTIALS_BINARY", &binary);
+            binary
+        }
+    };
+    let report = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(measure(&binary));
+    println!("{report}");
+    if let Some(path) = std::env::var_os("BENCH_REPORT") {
+        std::fs::write(&path, &report)
+            .unwrap_or_else(|e| panic!("BENCH_REPORT {}: {e}", path.to_string_lossy()));
+        eprintln!("wrote {}", path.to_string_lossy());
+    }
+}
+
+/// Runs every measurement and returns the Markdown report.
+async fn measure(binary: &std::path::Path) -> String {
     let idle_secs: u64 = std::env::var("BENCH_IDLE_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let binary = support::daemon::binary();
-    let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
-    let linkage = match std::process::Command::new("file").arg(&binary).output() {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("static") => "static",
-        Ok(_) => "dynamic (glibc shared, its pages count in RSS)",
-        Err(_) => "unknown linkage",
+    let size = std::fs::metadata(binary).map(|m| m.len()).unwrap_or(0);
+    let kind = match std::process::Command::new("file").arg(binary).output() {
+        Ok(out) => describe(&String::from_utf8_lossy(&out.stdout)),
+        Err(_) => "kind unknown (no `file` command)".to_string(),
     };
 
     let (first_1, steady_1) = requests_per_cycle(0).await;
     let (first_250, steady_250) = requests_per_cycle(250).await;
-    println!("requests: 1 registry {first_1}/{steady_1}, 251 registries {first_250}/{steady_250}");
+    eprintln!("requests: 1 registry {first_1}/{steady_1}, 251 registries {first_250}/{steady_250}");
 
     let mut updates = Vec::new();
     let mut rss = Vec::new();
@@ -192,7 +220,7 @@ async fn main() {
         assert!(status.success());
     }
     let (idle_switches, idle_ticks, idle_rss) = idle.expect("idle measured");
-    println!("first update {updates:?} ms, rss {rss:?} KiB, stop {stops:?} ms");
+    eprintln!("first update {updates:?} ms, rss {rss:?} KiB, stop {stops:?} ms");
 
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
@@ -205,12 +233,14 @@ async fn main() {
     let _ =
         writeln!(
         doc,
-        "Measured by `cargo bench --bench loopback` on {} ({} cores, {}), against moto and the \
-         Rancher simulator on 127.0.0.1. Binary: release profile (opt-level z, LTO, stripped), \
-         {linkage}. Medians of 5 starts where it says so.\n",
+        "Measured by `cargo bench{} --bench loopback` on {} ({} cores, {}), against moto and the \
+         Rancher simulator on 127.0.0.1. Binary: `{}`, {kind}. Medians of 5 starts where it \
+         says so.\n",
+        if cfg!(debug_assertions) { " --profile dev" } else { "" },
         humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        cpu
+        cpu,
+        display_path(binary),
     );
     let _ = writeln!(
         doc,
@@ -258,22 +288,85 @@ async fn main() {
     );
     let _ = writeln!(
         doc,
-        "| Binary size | {:.2} MiB | image < 10 MiB; predecessor image ~120 MB |",
+        "| Binary size | {:.2} MB ({:.2} MiB) | < 6 MB; predecessor image ~120 MB |",
+        size as f64 / 1e6,
         size as f64 / 1048576.0
     );
     let _ = writeln!(
         doc,
         "\nRaw: first update {updates:.1?} ms; RSS {rss:?} KiB; SIGTERM to exit {stops:.1?} ms."
     );
-    let _ = writeln!(doc, "\nThe image is this binary plus the CA bundle (~0.2 MiB) on `scratch`; no Docker engine runs here to build it, so its size is estimated from those parts.");
-    let name = if linkage == "static" {
-        "benchmarks-static.md"
-    } else {
-        "benchmarks.md"
+    doc.push_str(&artifact_sizes());
+    doc
+}
+
+/// Sizes of both release binaries and of the image layers each platform's
+/// image adds to `scratch`: the binary and the CA bundle. No Docker engine
+/// runs here, so the image is estimated from those parts (its config and
+/// manifest add a few KiB); registries store layers gzip-compressed.
+fn artifact_sizes() -> String {
+    let bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).ok();
+    let gzipped = |path: &std::path::Path| {
+        std::process::Command::new("gzip")
+            .arg("-c")
+            .arg(path)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| out.stdout.len() as u64)
     };
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join(name);
-    std::fs::write(&path, doc).expect("docs/benchmarks.md written");
-    println!("wrote {}", path.display());
+    let mb = |bytes: u64| format!("{:.2} MB", bytes as f64 / 1e6);
+    let mut doc = String::from(
+        "\n## Release artifacts\n\nBinaries as `scripts/release` builds them; each image is \
+         the binary and the CA bundle on `scratch`, estimated from those layers (the bundle \
+         measured here is this machine's). Goals: each binary < 6 MB, image < 8 MB.\n\n\
+         | Platform | Binary | Image layers | Image layers, gzip (pulled) |\n|---|---|---|---|\n",
+    );
+    for (target, arch) in release_binary::TARGETS {
+        let binary = release_binary::path(target);
+        let row = match (size(&binary), size(bundle)) {
+            (Some(binary_size), Some(bundle_size)) => format!(
+                "| linux/{arch} | {} | {} | {} |",
+                mb(binary_size),
+                mb(binary_size + bundle_size),
+                match (gzipped(&binary), gzipped(bundle)) {
+                    (Some(b), Some(c)) => mb(b + c),
+                    _ => "no gzip".to_string(),
+                }
+            ),
+            _ => format!("| linux/{arch} | not built | | |"),
+        };
+        let _ = writeln!(doc, "{row}");
+    }
+    doc
+}
+
+/// What `file` says of the binary, in short: linkage, architecture, stripped.
+fn describe(file: &str) -> String {
+    let linkage = if file.contains("statically linked") || file.contains("static-pie") {
+        "static"
+    } else {
+        "dynamic (shared libraries' pages count in RSS)"
+    };
+    let arch = ["x86-64", "aarch64"]
+        .into_iter()
+        .find(|a| file.contains(a))
+        .unwrap_or("unknown architecture");
+    let stripped = if file.contains("not stripped") {
+        "not stripped"
+    } else {
+        "stripped"
+    };
+    format!("{linkage}, {arch}, {stripped}")
+}
+
+/// The binary's path relative to the repository when it is inside it.
+fn display_path(binary: &std::path::Path) -> String {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    binary
+        .strip_prefix(repo)
+        .unwrap_or(binary)
+        .display()
+        .to_string()
 }

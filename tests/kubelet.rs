@@ -1000,7 +1000,10 @@ async fn registry() -> (u16, Arc<Mutex<Vec<String>>>) {
                 .contains("scope=repository%3Abearer%2Fapp%3Apull"),
             "{uri}"
         );
-        axum::Json(serde_json::json!({"token": "t0ken"}))
+        (
+            [("content-type", "application/json")],
+            serde_json::json!({"token": "t0ken"}).to_string(),
+        )
     };
     let app = axum::Router::new()
         .route("/token", get(token))

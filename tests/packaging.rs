@@ -3,6 +3,8 @@
 //! environment answers, and the README's configuration table matches
 //! `--help`.
 
+#[path = "support/release_binary.rs"]
+mod release_binary;
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
@@ -48,43 +50,68 @@ fn dockerfile_passes_hadolint() {
     assert!(dockerfile.contains("FROM scratch"));
     assert!(dockerfile.contains("USER 65532:65532"));
     assert!(dockerfile.contains("EXPOSE 8080"));
+    for label in ["source", "version", "revision", "licenses"] {
+        assert!(
+            dockerfile.contains(&format!("org.opencontainers.image.{label}=")),
+            "OCI label {label}"
+        );
+    }
 }
 
-/// The build stage sees only what the Dockerfile copies: that must be a
-/// complete Cargo project (a missing bench file breaks the manifest).
+/// The image copies each platform's release binary from dist/ by
+/// TARGETARCH, and nothing else from the build context: after
+/// scripts/release both files exist, and .dockerignore lets them in.
 #[test]
-fn docker_build_context_is_a_complete_cargo_project() {
-    let context = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-context");
-    let _ = std::fs::remove_dir_all(&context);
-    std::fs::create_dir_all(&context).unwrap();
+fn docker_context_holds_each_platforms_binary() {
     let dockerfile = read("Dockerfile");
-    let build_stage = dockerfile.split("FROM scratch").next().unwrap();
-    for line in build_stage.lines().filter(|l| l.starts_with("COPY ")) {
-        let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
-        for source in &parts[..parts.len() - 1] {
-            let status = Command::new("cp")
-                .args([
-                    "-r",
-                    &repo(source).to_string_lossy(),
-                    &context.to_string_lossy(),
-                ])
-                .status()
-                .unwrap();
-            assert!(status.success(), "cp {source}");
+    let sources: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["dist/rancher-ecr-credentials-linux-${TARGETARCH}"]
+    );
+    let ignore = read(".dockerignore");
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for (_, arch) in release_binary::TARGETS {
+        let source = sources[0].replace("${TARGETARCH}", arch);
+        assert!(
+            repo(&source).exists(),
+            "{source} missing: run scripts/release"
+        );
+        // The last pattern that matches decides, `!` letting a path in.
+        let decisive = patterns
+            .iter()
+            .rev()
+            .find(|p| glob_matches(p.trim_start_matches('!'), &source));
+        assert!(
+            decisive.is_some_and(|p| p.starts_with('!')),
+            ".dockerignore keeps {source} out of the build context"
+        );
+    }
+}
+
+/// .dockerignore's globs, as far as this repository uses them: `*` alone
+/// matches everything, else `*` matches within one path segment.
+fn glob_matches(pattern: &str, path: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.split_once('*') {
+        None => pattern == path,
+        Some((prefix, suffix)) => {
+            path.len() >= prefix.len() + suffix.len()
+                && path.starts_with(prefix)
+                && path.ends_with(suffix)
+                && !path[prefix.len()..path.len() - suffix.len()].contains('/')
         }
     }
-    let output = Command::new(env!("CARGO"))
-        // Resolving the build (without compiling it) checks every target
-        // the manifest names.
-        .args(["fetch", "--locked", "--offline"])
-        .current_dir(&context)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// The catalog's questions, as (variable, default).
@@ -240,7 +267,105 @@ fn every_question_is_used_and_every_variable_asked() {
     }
 }
 
-/// Each `--flag`, its env var and default from `--help`, as README rows.
+/// One option of `--help`: flag, environment variable, default, help text.
+struct HelpOption {
+    flag: String,
+    env: Option<String>,
+    default: Option<String>,
+    help: String,
+}
+
+/// The options of `--help`, in its order (`--help`/`--version` left out).
+/// Reads both of clap's layouts: help beside the flag, or on the next lines.
+fn help_options(help: &str) -> Vec<HelpOption> {
+    let options = help.split("Options:").nth(1).expect("an Options: section");
+    let mut chunks: Vec<Vec<&str>> = Vec::new();
+    for line in options.lines() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            break; // the next section
+        }
+        if line.trim_start().starts_with('-') {
+            chunks.push(vec![line.trim()]);
+        } else if let Some(chunk) = chunks.last_mut() {
+            chunk.push(line.trim());
+        }
+    }
+    chunks
+        .into_iter()
+        .filter_map(|chunk| {
+            let (spec, first) = chunk[0].split_once("  ").unwrap_or((chunk[0], ""));
+            let flag = spec
+                .split_whitespace()
+                .find_map(|word| word.trim_end_matches(',').strip_prefix("--"))?
+                .to_string();
+            if matches!(flag.as_str(), "help" | "version") {
+                return None;
+            }
+            let mut text = std::iter::once(first)
+                .chain(chunk[1..].iter().copied())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut bracket = |label: &str| -> Option<String> {
+                let start = text.find(&format!("[{label}: "))?;
+                let end = start + text[start..].find(']')?;
+                let inner = text[start + label.len() + 3..end].to_string();
+                text.replace_range(start..=end, "");
+                Some(inner)
+            };
+            let env = bracket("env").map(|e| e.trim_end_matches('=').to_string());
+            let default = bracket("default");
+            let help = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            Some(HelpOption {
+                flag,
+                env,
+                default,
+                help,
+            })
+        })
+        .collect()
+}
+
+/// A README configuration row: flag, environment, default, meaning.
+fn table_row(cells: [&str; 4]) -> String {
+    cells.iter().fold("|".to_string(), |row, cell| {
+        if cell.is_empty() {
+            row + " |"
+        } else {
+            format!("{row} {cell} |")
+        }
+    })
+}
+
+/// The rows the README must have, in `--help` order: flag, environment
+/// variable and default as `--help` says; the meaning as the README words it
+/// (`--help`'s text for an option the README does not have yet).
+fn expected_table(options: &[HelpOption], readme_rows: &[&str]) -> Vec<String> {
+    options
+        .iter()
+        .map(|option| {
+            let flag = format!("`--{}`", option.flag);
+            let meaning = readme_rows
+                .iter()
+                .map(|row| row.split('|').collect::<Vec<_>>())
+                .find(|cells| cells.len() >= 6 && cells[1].trim() == flag)
+                .map(|cells| cells[4..cells.len() - 1].join("|").trim().to_string())
+                .unwrap_or_else(|| option.help.clone());
+            let env = option.env.as_ref().map(|e| format!("`{e}`"));
+            let default = option.default.as_ref().map(|d| format!("`{d}`"));
+            table_row([
+                &flag,
+                env.as_deref().unwrap_or(""),
+                default.as_deref().unwrap_or(""),
+                &meaning,
+            ])
+        })
+        .collect()
+}
+
+/// The README's configuration table has one row per `--help` option, in its
+/// order, with its environment variable and default. After a change to the
+/// options, `REFRESH_README=1 cargo test --test packaging readme_configuration`
+/// rewrites the rows (keeping the README's wording of each meaning).
 #[test]
 fn readme_configuration_table_matches_help() {
     let help = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"))
@@ -248,62 +373,53 @@ fn readme_configuration_table_matches_help() {
         .env_clear()
         .output()
         .expect("--help runs");
-    let help = String::from_utf8_lossy(&help.stdout).replace('\n', " ");
+    let options = help_options(&String::from_utf8_lossy(&help.stdout));
+    assert!(options.len() > 20, "too few options read from --help");
     let readme = read("README.md");
-    let rows: Vec<&str> = readme.lines().filter(|l| l.starts_with("| `--")).collect();
-    let mut documented = 0;
-    for option in help.split("  --").skip(1) {
-        let flag = option.split([' ', '\n']).next().unwrap();
-        if matches!(flag, "help" | "version") {
-            continue;
-        }
-        let row = rows
-            .iter()
-            .find(|r| r.starts_with(&format!("| `--{flag}`")))
-            .unwrap_or_else(|| panic!("README has no row for --{flag}"));
-        if let Some(env) = option.split("[env: ").nth(1) {
-            let env = env.split(['=', ']']).next().unwrap();
-            assert!(
-                row.contains(&format!("`{env}`")),
-                "row of --{flag} lacks {env}: {row}"
-            );
-        }
-        if let Some(default) = option.split("[default: ").nth(1) {
-            let default = default.split(']').next().unwrap();
-            assert!(
-                row.contains(&format!("`{default}`")),
-                "row of --{flag} lacks default {default}: {row}"
-            );
-        }
-        documented += 1;
+    let lines: Vec<&str> = readme.lines().collect();
+    let rows: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("| `--"))
+        .collect();
+    let expected = expected_table(&options, &rows);
+    if rows == expected {
+        return;
     }
-    assert_eq!(
-        documented,
-        rows.len(),
-        "the README documents options --help does not have"
+    let first = lines.iter().position(|l| l.starts_with("| `--"));
+    let last = lines.iter().rposition(|l| l.starts_with("| `--"));
+    let (Some(first), Some(last)) = (first, last) else {
+        panic!("README.md has no configuration table (rows starting with | `--)");
+    };
+    if std::env::var_os("REFRESH_README").is_some() {
+        let mut refreshed: Vec<String> = lines[..first].iter().map(|l| l.to_string()).collect();
+        refreshed.extend(expected);
+        refreshed.extend(lines[last + 1..].iter().map(|l| l.to_string()));
+        std::fs::write(repo("README.md"), refreshed.join("\n") + "\n").expect("README.md written");
+        eprintln!("README.md: configuration table refreshed from --help");
+        return;
+    }
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|r| !rows.contains(&r.as_str()))
+        .collect();
+    let extra: Vec<&&str> = rows
+        .iter()
+        .filter(|r| !expected.contains(&r.to_string()))
+        .collect();
+    panic!(
+        "README.md's configuration table does not match --help (or its order).\n\
+         Rows --help calls for: {missing:#?}\nRows it does not: {extra:#?}\n\
+         Refresh them with: REFRESH_README=1 cargo test --test packaging readme_configuration"
     );
 }
 
-/// The image holds the binary and CA certificates only: run a statically
-/// linked build in an empty root, reaching moto and the simulator by IP.
+/// The image holds the binary and CA certificates only: run the static musl
+/// release binary it ships in an empty root, reaching moto and the simulator
+/// by IP.
 #[tokio::test(flavor = "multi_thread")]
 async fn static_binary_runs_alone_in_an_empty_root() {
-    let target_dir = repo("target/static");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--locked",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .current_dir(repo(""))
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "static build failed");
-    let binary = target_dir.join("x86_64-unknown-linux-gnu/debug/rancher-ecr-credentials");
+    let binary = release_binary::require(release_binary::HOST);
 
     let sim = RancherSim::start().await;
     support::add_environment(&sim, "1a5");
