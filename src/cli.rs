@@ -29,7 +29,12 @@ fn after_help() -> String {
 #[derive(Parser, Clone)]
 #[command(
     name = "rancher-ecr-credentials",
-    version,
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("RANCHER_ECR_CREDENTIALS_COMMIT"),
+        ")"
+    ),
     about,
     long_about = None,
     after_help = after_help()
