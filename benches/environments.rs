@@ -6,10 +6,12 @@
 //!
 //!     cargo bench --bench environments
 //!
-//! It measures the binary named by RANCHER_ECR_CREDENTIALS_BINARY (the
-//! static musl release build is what users get), else cargo's build. The
-//! Markdown report goes to stdout, and to the file named by BENCH_REPORT.
+//! It measures the binary named by RANCHER_ECR_CREDENTIALS_BINARY, else the
+//! static musl release build users get (built if missing). The Markdown
+//! report goes to stdout, and to the file named by BENCH_REPORT.
 
+#[path = "../tests/support/release_binary.rs"]
+mod release_binary;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -64,8 +66,26 @@ fn cycle_ends(output: &str) -> Vec<f64> {
         .collect()
 }
 
-#[tokio::main]
-async fn main() {
+/// The static release build, unless RANCHER_ECR_CREDENTIALS_BINARY names one.
+fn choose_binary() {
+    if std::env::var_os("RANCHER_ECR_CREDENTIALS_BINARY").is_none() {
+        let binary = release_binary::build(&[release_binary::HOST])
+            .into_iter()
+            .next()
+            .expect("the release build");
+        std::env::set_var("RANCHER_ECR_CREDENTIALS_BINARY", binary);
+    }
+}
+
+fn main() {
+    // Chosen before any thread exists: support::daemon runs this binary.
+    choose_binary();
+    tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(measure());
+}
+
+async fn measure() {
     let sim = RancherSim::start().await;
     seed(&sim);
     sim.set_latency(LATENCY);

@@ -282,7 +282,10 @@ fn help_options(help: &str) -> Vec<HelpOption> {
     let mut chunks: Vec<Vec<&str>> = Vec::new();
     for line in options.lines() {
         if !line.starts_with(' ') && !line.trim().is_empty() {
-            break; // the next section
+            if line.trim_end().ends_with(':') {
+                continue; // options under a heading of their own (Rancher:, AWS:)
+            }
+            break; // the text after the options
         }
         if line.trim_start().starts_with('-') {
             chunks.push(vec![line.trim()]);
