@@ -41,16 +41,6 @@ fn seed(sim: &RancherSim) {
     }
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// The timestamps of the "next refresh in" lines, in seconds.
 fn cycle_ends(output: &str) -> Vec<f64> {
     output
@@ -66,20 +56,9 @@ fn cycle_ends(output: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The static release build, unless RANCHER_ECR_CREDENTIALS_BINARY names one.
-fn choose_binary() {
-    if std::env::var_os("RANCHER_ECR_CREDENTIALS_BINARY").is_none() {
-        let binary = release_binary::build(&[release_binary::HOST])
-            .into_iter()
-            .next()
-            .expect("the release build");
-        std::env::set_var("RANCHER_ECR_CREDENTIALS_BINARY", binary);
-    }
-}
-
 fn main() {
     // Chosen before any thread exists: support::daemon runs this binary.
-    choose_binary();
+    release_binary::choose_for_benchmark();
     tokio::runtime::Runtime::new()
         .expect("a runtime")
         .block_on(measure());
@@ -123,7 +102,10 @@ async fn measure() {
         .zip(ends.first())
         .map(|(b, a)| b - a - 2.0)
         .unwrap_or(f64::NAN);
-    let peak = daemon.pid().map(peak_rss_kib).unwrap_or(0);
+    let peak = daemon
+        .pid()
+        .map(|pid| release_binary::proc_status_field(pid, "VmHWM:"))
+        .unwrap_or(0);
     daemon.terminate().await;
 
     // The floor: the environment list, then per environment one registry

@@ -25,14 +25,7 @@ const PROJECT: &str = "1a5";
 
 /// Peak resident set (VmHWM) of the process, in KiB.
 fn peak_rss_kib(daemon: &Running) -> u64 {
-    let pid = daemon.pid().expect("running");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    release_binary::proc_status_field(daemon.pid().expect("running"), "VmHWM:")
 }
 
 /// Runs the daemon with `env` until `failures` attempts have failed with
@@ -53,20 +46,9 @@ fn fast_retries(env: &mut Vec<(String, String)>) {
     set(env, "LOG_LEVEL", "info");
 }
 
-/// The static release build, unless RANCHER_ECR_CREDENTIALS_BINARY names one.
-fn choose_binary() {
-    if std::env::var_os("RANCHER_ECR_CREDENTIALS_BINARY").is_none() {
-        let binary = release_binary::build(&[release_binary::HOST])
-            .into_iter()
-            .next()
-            .expect("the release build");
-        std::env::set_var("RANCHER_ECR_CREDENTIALS_BINARY", binary);
-    }
-}
-
 fn main() {
     // Chosen before any thread exists: support::daemon runs this binary.
-    choose_binary();
+    release_binary::choose_for_benchmark();
     tokio::runtime::Runtime::new()
         .expect("a runtime")
         .block_on(measure());

@@ -48,16 +48,6 @@ fn written(sim: &RancherSim, credential: &str) -> bool {
         .is_some_and(|v| v == moto_password(ACCOUNT))
 }
 
-fn proc_field(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// utime + stime in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -75,7 +65,8 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn context_switches(pid: u32) -> u64 {
-    proc_field(pid, "voluntary_ctxt_switches:") + proc_field(pid, "nonvoluntary_ctxt_switches:")
+    release_binary::proc_status_field(pid, "voluntary_ctxt_switches:")
+        + release_binary::proc_status_field(pid, "nonvoluntary_ctxt_switches:")
 }
 
 /// Requests of the first cycle (--once, discovery included) and of a
@@ -136,7 +127,10 @@ async fn start_to_first_update() -> StartRun {
     daemon.wait_for_output("next refresh in").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = daemon.pid().expect("pid");
-    let (rss_kib, anon_kib) = (proc_field(pid, "VmRSS:"), proc_field(pid, "RssAnon:"));
+    let (rss_kib, anon_kib) = (
+        release_binary::proc_status_field(pid, "VmRSS:"),
+        release_binary::proc_status_field(pid, "RssAnon:"),
+    );
     std::mem::forget(sim); // keep Rancher up while the daemon idles
     StartRun {
         first_update,
@@ -209,7 +203,7 @@ async fn measure(binary: &std::path::Path) -> String {
             idle = Some((
                 context_switches(pid) - switches,
                 cpu_ticks(pid) - ticks,
-                proc_field(pid, "VmRSS:"),
+                release_binary::proc_status_field(pid, "VmRSS:"),
             ));
             assert!(daemon.is_running());
         }

@@ -109,3 +109,28 @@ fn sources() -> Vec<PathBuf> {
     }
     files
 }
+
+/// For a benchmark: the binary to measure is RANCHER_ECR_CREDENTIALS_BINARY,
+/// else the static release build for this machine (built if missing). Call
+/// it before any thread exists: it sets the variable `support::daemon` reads.
+pub fn choose_for_benchmark() -> PathBuf {
+    match std::env::var_os("RANCHER_ECR_CREDENTIALS_BINARY") {
+        Some(binary) => PathBuf::from(binary),
+        None => {
+            let binary = build(&[HOST]).swap_remove(0);
+            std::env::set_var("RANCHER_ECR_CREDENTIALS_BINARY", &binary);
+            binary
+        }
+    }
+}
+
+/// A numeric field of /proc/PID/status (`VmHWM:` is the peak RSS, in KiB).
+pub fn proc_status_field(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
