@@ -167,7 +167,7 @@ impl HostOutcome {
 /// The numeric part of a Rancher id (`1c12` -> 12): ids grow with creation,
 /// and Rancher pulls with the lowest-id active credential (§5).
 pub fn id_number(id: &str) -> u64 {
-    // "1" + the type's letters + the number (docs/rancher-1.6-endpoints.md §2).
+    // "1" + the type's letters + the number (docs/rancher-api.md §2).
     id.strip_prefix('1')
         .and_then(|rest| {
             let digits = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
