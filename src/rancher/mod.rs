@@ -166,16 +166,7 @@ impl RancherClient {
             "serverAddress": server_address,
             "description": "Amazon ECR registry, kept fresh by rancher-ecr-credentials",
         });
-        let url = &endpoints.registries;
-        let answer = self
-            .send(
-                Method::POST,
-                url,
-                endpoints.project_id.as_deref(),
-                Some(&body),
-            )
-            .await?;
-        decode(url, &answer.body)
+        self.create(endpoints, &endpoints.registries, &body).await
     }
 
     pub async fn create_credential(
@@ -194,18 +185,27 @@ impl RancherClient {
         if endpoints.email_required {
             body["email"] = json!(PLACEHOLDER_EMAIL);
         }
-        let url = &endpoints.credentials;
+        // The POST response echoes secretValue (§3): only the fields we
+        // deserialize are kept.
+        self.create(endpoints, &endpoints.credentials, &body).await
+    }
+
+    /// POSTs `body` to a collection and reads back the created object.
+    async fn create<T: DeserializeOwned>(
+        &self,
+        endpoints: &Endpoints,
+        collection: &Url,
+        body: &serde_json::Value,
+    ) -> Result<T, RancherError> {
         let answer = self
             .send(
                 Method::POST,
-                url,
+                collection,
                 endpoints.project_id.as_deref(),
-                Some(&body),
+                Some(body),
             )
             .await?;
-        // The POST response echoes secretValue (§3): only the fields we
-        // deserialize are kept.
-        decode(url, &answer.body)
+        decode(collection, &answer.body)
     }
 
     /// Every item of a collection, following `pagination.next`.
