@@ -197,6 +197,8 @@ impl CycleReport {
 const CONCURRENT_ENVIRONMENTS: usize = 8;
 /// The longest a cycle waits for the environments it started; those still
 /// busy then are reported late, and the next cycle does not wait for them.
+/// A shorter REFRESH_INTERVAL shortens it: a cycle never waits past the time
+/// the next one is due.
 const ENVIRONMENT_WAIT: Duration = Duration::from_secs(4 * 60);
 
 /// Long-lived state of the updater.
@@ -226,6 +228,8 @@ struct ManyEnvironments {
     /// one while the last is busy.
     running: HashMap<String, JoinHandle<EnvironmentReport>>,
     permits: Arc<Semaphore>,
+    /// How long a cycle waits for its environments (see [`ENVIRONMENT_WAIT`]).
+    wait: Duration,
 }
 
 impl Updater {
@@ -254,6 +258,7 @@ impl Updater {
                 endpoints: Arc::default(),
                 running: HashMap::new(),
                 permits: Arc::new(Semaphore::new(CONCURRENT_ENVIRONMENTS)),
+                wait: ENVIRONMENT_WAIT.min(config.refresh_interval),
             }),
         };
         Ok(Updater {
@@ -409,7 +414,7 @@ async fn refresh_many(
         many.running.insert(environment.id.clone(), task);
         started.push(environment);
     }
-    let deadline = tokio::time::Instant::now() + ENVIRONMENT_WAIT;
+    let deadline = tokio::time::Instant::now() + many.wait;
     for environment in started {
         let Some(task) = many.running.get_mut(&environment.id) else {
             continue;
