@@ -1,6 +1,7 @@
 //! `--check` and `--dry-run`: the read-only modes a new user runs first.
 //! They print to stdout, for a person; logs still go to stderr.
 
+use crate::config::Supply;
 use crate::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
 use crate::ecr::EcrToken;
 use crate::exit::Exit;
@@ -24,38 +25,39 @@ pub async fn run(
     };
     report(true, "configuration", "valid".into());
 
-    match updater.token_source().caller_identity().await {
-        Ok(arn) => report(true, "AWS identity", arn),
-        Err(err) => report(false, "AWS identity", err.to_string()),
-    }
-    let tokens = match updater.token_source().fetch().await {
-        Ok(fetched) => {
-            for token in &fetched.tokens {
-                let expiry = token
-                    .expires_at
-                    .map(|at| humantime::format_rfc3339_seconds(at).to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                report(
+    if updater.supply() == Supply::Discovered {
+        // Each source's identity, and a token in its home region; the
+        // other regions show in the environments' lines below.
+        let several = updater.sources().len() > 1;
+        for (index, source) in updater.sources().iter().enumerate() {
+            let what = |thing: &str| match several {
+                true => format!("{thing} of source {}", source.name),
+                false => thing.to_string(),
+            };
+            match source.tokens.caller_identity().await {
+                Ok(arn) => report(true, &what("AWS identity"), arn),
+                Err(err) => report(false, &what("AWS identity"), err.to_string()),
+            }
+            let region = updater.sources().home_region(index);
+            match source.tokens.fetch_region(region).await {
+                Ok(token) => report(
                     true,
-                    "ECR token",
-                    format!("{} (expires {expiry})", token.host),
-                );
+                    &what("ECR token"),
+                    format!("{region}, for {} (expires {})", token.host, expiry(&token)),
+                ),
+                Err(err) => report(false, &what("ECR token"), format!("{region}: {err}")),
             }
-            for err in &fetched.malformed {
-                report(false, "ECR token", err.to_string());
-            }
-            fetched.tokens
         }
-        Err(err) => {
-            report(false, "ECR token", err.to_string());
-            Vec::new()
-        }
+    }
+    let tokens = match updater.supply() {
+        Supply::Discovered => Vec::new(),
+        Supply::Listed => listed_tokens(updater, &mut report).await,
     };
     if let Some(image) = image {
         let (ok, detail) = check_image(updater, image, &tokens, ca_bundle).await;
         report(ok, "image pull", detail);
     }
-    if updater.serves_many_environments() {
+    if updater.reports_by_environment() {
         // Every environment, as a dry-run cycle sees it (nothing is written).
         let cycle = updater.refresh().await;
         for failure in &cycle.failures {
@@ -96,7 +98,7 @@ pub async fn run(
             return Exit::Failure;
         }
     };
-    let policy = updater.policy();
+    let policy = &updater.policy();
     let ids = |list: &[&Registry]| {
         list.iter()
             .map(|r| r.id.as_str())
@@ -135,6 +137,43 @@ pub async fn run(
     Exit::from_success(healthy)
 }
 
+/// The listed registries' tokens, each reported.
+async fn listed_tokens(
+    updater: &Updater,
+    report: &mut impl FnMut(bool, &str, String),
+) -> Vec<EcrToken> {
+    match updater.token_source().caller_identity().await {
+        Ok(arn) => report(true, "AWS identity", arn),
+        Err(err) => report(false, "AWS identity", err.to_string()),
+    }
+    match updater.token_source().fetch().await {
+        Ok(fetched) => {
+            for token in &fetched.tokens {
+                report(
+                    true,
+                    "ECR token",
+                    format!("{} (expires {})", token.host, expiry(token)),
+                );
+            }
+            for err in &fetched.malformed {
+                report(false, "ECR token", err.to_string());
+            }
+            fetched.tokens
+        }
+        Err(err) => {
+            report(false, "ECR token", err.to_string());
+            Vec::new()
+        }
+    }
+}
+
+fn expiry(token: &EcrToken) -> String {
+    token
+        .expires_at
+        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// `--check-image`: the manifest request with the token for the image's
 /// registry, which must be one this daemon writes.
 async fn check_image(
@@ -143,35 +182,39 @@ async fn check_image(
     tokens: &[EcrToken],
     ca_bundle: Option<&[u8]>,
 ) -> (bool, String) {
-    let policy = updater.policy();
-    let Some(token) = tokens
+    let policy = &updater.policy();
+    let claimed = match updater.supply() {
+        Supply::Discovered => updater.claimed_token(&image.host).await,
+        Supply::Listed => None,
+    };
+    let listed = tokens
         .iter()
         .find(|token| reconcile::target_host(policy, token) == image.host)
-    else {
+        .map(|token| (token.clone(), updater.token_source().region().to_string()));
+    let Some((token, region)) = claimed.or(listed) else {
         let served: Vec<String> = tokens
             .iter()
             .map(|token| reconcile::target_host(policy, token).to_string())
             .collect();
+        let served = match updater.supply() {
+            Supply::Discovered => "the ECR hosts its sources claim".to_string(),
+            Supply::Listed if served.is_empty() => "none yet".to_string(),
+            Supply::Listed => served.join(", "),
+        };
         return (
             false,
             format!(
-                "{} is not a registry this daemon writes (it writes {}); check the image \
-                 with `kubelet-credential-provider --check-image` instead",
+                "{} is not a registry this daemon writes (it writes {served}); check the \
+                 image with `kubelet-credential-provider --check-image` instead",
                 image.registry,
-                if served.is_empty() {
-                    "none yet".to_string()
-                } else {
-                    served.join(", ")
-                }
             ),
         );
     };
-    let region = updater.token_source().region();
     let result = kubelet::check_image::check_image(
         image,
         &token.username,
         &token.password,
-        region,
+        &region,
         ca_bundle,
     )
     .await;

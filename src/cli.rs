@@ -87,6 +87,13 @@ pub struct Cli {
     )]
     pub registry_ids: Option<String>,
 
+    /// Keep fresh every registry in Rancher whose address is an ECR host,
+    /// whatever its region and account (only AWS_ECR_REGISTRY_IDS' accounts
+    /// when set), with one token per region
+    #[arg(long, env = "ECR_DISCOVER", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", help_heading = "AWS")]
+    pub ecr_discover: Option<String>,
+
     /// IAM role to assume (through STS) before asking ECR for a token
     #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN", help_heading = "AWS")]
     pub role_arn: Option<String>,
@@ -124,6 +131,12 @@ pub struct Cli {
         help_heading = "Rancher"
     )]
     pub proxy_host: Option<String>,
+
+    /// TOML file of AWS identities ([[source]]: region, role, registry ids,
+    /// aliases) and Ranchers ([[target]]: url, keys, environments), for
+    /// what environment variables cannot say (see docs/environments.md)
+    #[arg(long, env = "CONFIG_FILE", value_name = "FILE")]
+    pub config: Option<String>,
 
     /// Longest time between two refreshes (a refresh also happens at half the
     /// token's remaining lifetime, whichever comes first); at most 12h

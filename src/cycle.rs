@@ -4,27 +4,36 @@
 //! costs Rancher one registry list, one credential list and one PUT per
 //! registry.
 //!
+//! Tokens reach an environment one of two ways ([`Tokens`]): listed (the
+//! registries of AWS_ECR_REGISTRY_IDS, one token each, fetched before the
+//! environments) or claimed (ECR_DISCOVER and the config file: each ECR
+//! host found in the environment is served by the source that claims it,
+//! with that source's token for the host's region, asked once per cycle
+//! through [`CycleTokens`]). Each target (a Rancher) is served in turn.
+//!
 //! With RANCHER_ENVIRONMENTS the cycle lists the environments first (so new
 //! ones are picked up), then reconciles each chosen one in a task of its
 //! own, a bounded number at once. A cycle never waits for an environment
 //! still busy from the previous one: it reports it late and refreshes the
 //! others on time. The [`CycleReport`] has one entry per environment.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, Mode, Supply};
 use crate::ecr::{self, EcrError, EcrToken, TokenSource};
 use crate::metrics::Metrics;
 use crate::rancher::{
     choose, Endpoints, Environment, KeyKind, RancherClient, RancherError, Registry, Selection,
 };
 use crate::reconcile::{self, HostOutcome, Policy, Problem};
+use crate::registry_host::RegistryHost;
 use crate::schedule::CycleOutcome;
+use crate::sources::{own_hosts, Claim, CycleTokens, Source, Sources, TokenFailure, TokenKey};
 
 /// A failure that stopped the cycle before any token was written.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +44,9 @@ pub enum CycleFailure {
     Rancher(#[from] RancherError),
     #[error("cannot list Rancher environments: {0}")]
     Environments(RancherError),
+    /// AUTO_CREATE could not learn a source's registry hosts.
+    #[error("cannot create the registries: {0}")]
+    Token(TokenFailure),
     #[error("reconciling the environment failed: {0}")]
     Task(String),
     #[error("the refresh took longer than {}; abandoned", humantime::format_duration(*.0))]
@@ -46,6 +58,7 @@ impl CycleFailure {
         match self {
             CycleFailure::Ecr(err) => err.label(),
             CycleFailure::Rancher(err) | CycleFailure::Environments(err) => err.label(),
+            CycleFailure::Token(failure) => failure.error.label(),
             CycleFailure::Task(_) => "task_failed",
             CycleFailure::TimedOut(_) => "cycle_timeout",
         }
@@ -71,6 +84,8 @@ pub struct EnvironmentReport {
     pub id: Option<String>,
     pub name: Option<String>,
     pub orchestration: Option<String>,
+    /// The Rancher it is in, when the config file names several.
+    pub target: Option<String>,
     pub disposition: Disposition,
     /// One entry per ECR token (registry host).
     pub outcomes: Vec<HostOutcome>,
@@ -99,22 +114,29 @@ impl EnvironmentReport {
             id,
             name: None,
             orchestration: None,
+            target: None,
             disposition,
             outcomes: Vec::new(),
             failures: Vec::new(),
         }
     }
 
-    /// The id, or `-` while unknown, for logs and labels.
-    pub fn label(&self) -> &str {
-        self.id.as_deref().unwrap_or("-")
+    /// The id, or `-` while unknown, for logs and labels; after its
+    /// Rancher's label (`rancher-b:8080/1a5`) when there are several.
+    pub fn label(&self) -> String {
+        let id = self.id.as_deref().unwrap_or("-");
+        match &self.target {
+            Some(target) => format!("{target}/{id}"),
+            None => id.to_string(),
+        }
     }
 
     /// Every registry host of a served environment holds its new token.
+    /// (One with no ECR registry at all, under ECR_DISCOVER, has nothing to
+    /// be stale.)
     pub fn is_up_to_date(&self) -> bool {
         self.disposition == Disposition::Served
             && self.failures.is_empty()
-            && !self.outcomes.is_empty()
             && self.outcomes.iter().all(HostOutcome::is_up_to_date)
     }
 
@@ -164,13 +186,7 @@ impl CycleReport {
     /// a registry that a person must add or activate, an environment left
     /// out or still busy, is looked at again soon, without.
     pub fn outcome(&self) -> CycleOutcome {
-        let served: Vec<&EnvironmentReport> = self
-            .environments
-            .iter()
-            .filter(|e| e.disposition == Disposition::Served)
-            .collect();
         let retryable = self.all_failures().next().is_some()
-            || served.iter().any(|e| e.outcomes.is_empty())
             || self
                 .outcomes()
                 .any(|(_, o)| o.problems.iter().any(Problem::is_retryable));
@@ -203,19 +219,50 @@ const ENVIRONMENT_WAIT: Duration = Duration::from_secs(4 * 60);
 
 /// Long-lived state of the updater.
 pub struct Updater {
-    ecr: TokenSource,
-    rancher: RancherClient,
+    sources: Arc<Sources>,
+    supply: Supply,
+    targets: Vec<Target>,
+    /// Dry run and ECR_PROXY_HOST; AUTO_CREATE is per target.
     policy: Policy,
-    scope: Scope,
 }
 
-/// Which environments the updater serves.
+/// One Rancher and what the updater knows of it between cycles.
+struct Target {
+    rancher: RancherClient,
+    scope: Scope,
+    /// The sources whose tokens go here (indexes into the sources).
+    sources: Arc<[usize]>,
+    auto_create: bool,
+    /// Names this Rancher in reports when there are several.
+    label: Option<String>,
+}
+
+/// How an environment gets its tokens this cycle.
+#[derive(Clone)]
+enum Tokens {
+    /// Fetched before the environments: one per listed registry.
+    Listed(Arc<Vec<EcrToken>>),
+    /// Asked on need, once per (source, region) for the whole cycle, by
+    /// the hosts these sources claim.
+    Claimed {
+        cycle: Arc<CycleTokens>,
+        sources: Arc<[usize]>,
+    },
+}
+
+/// Where a target's tokens come from, before they are had.
+enum Fetch<'a> {
+    Listed(&'a TokenSource),
+    Ready(Tokens),
+}
+/// Which environments a target serves.
 enum Scope {
-    /// The one environment CATTLE_URL and the key name. Its endpoints are
+    /// The one environment the URL and the key name. Its endpoints are
     /// discovered once and reused; forgotten after a Rancher failure so the
     /// next attempt rediscovers.
     Single { endpoints: Option<Endpoints> },
-    /// RANCHER_ENVIRONMENTS, with an account key.
+    /// RANCHER_ENVIRONMENTS (or a target's `environments`), with an account
+    /// key.
     Many(ManyEnvironments),
 }
 
@@ -235,70 +282,181 @@ struct ManyEnvironments {
 impl Updater {
     /// Builds the clients. No network call happens here.
     pub async fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Updater, ConfigError> {
-        let region = ecr::resolve_region(config.aws.region.as_deref())
-            .await
-            .ok_or(ConfigError::Missing {
-                setting: "AWS_REGION (--aws-region)",
-                hint: "neither AWS_DEFAULT_REGION nor the shared config profile names a region \
-                       either; set AWS_REGION, e.g. AWS_REGION=us-east-1",
-            })?;
         let ca_bundle = config.ca_bundle.as_deref();
-        let ecr = TokenSource::new(&config.aws, region, ca_bundle, metrics.clone()).await;
-        let rancher = RancherClient::new(&config.rancher, ca_bundle, metrics).map_err(|err| {
-            ConfigError::Invalid {
-                setting: "CATTLE_URL (--cattle-url)",
-                reason: err.to_string(),
-            }
-        })?;
-        let scope = match &config.rancher.environments {
-            None => Scope::Single { endpoints: None },
-            Some(selection) => Scope::Many(ManyEnvironments {
-                selection: selection.clone(),
-                key: None,
-                endpoints: Arc::default(),
-                running: HashMap::new(),
-                permits: Arc::new(Semaphore::new(CONCURRENT_ENVIRONMENTS)),
-                wait: ENVIRONMENT_WAIT.min(config.refresh_interval),
-            }),
-        };
+        let mut sources = Vec::new();
+        for settings in &config.sources {
+            let region = ecr::resolve_region(settings.aws.region.as_deref())
+                .await
+                .ok_or(ConfigError::Missing {
+                    setting: "AWS_REGION (--aws-region)",
+                    hint: "neither AWS_DEFAULT_REGION nor the shared config profile names a \
+                           region either; set AWS_REGION, e.g. AWS_REGION=us-east-1",
+                })?;
+            let home = region.to_string();
+            let tokens = TokenSource::new(&settings.aws, region, ca_bundle, metrics.clone()).await;
+            sources.push(Source {
+                name: settings.name.clone(),
+                tokens,
+                region: (!settings.any_region).then_some(home),
+                accounts: settings.aws.registry_ids.clone(),
+                aliases: settings.aliases.clone(),
+                // With ECR_DISCOVER, the pull proxy stands for the source's
+                // own registry; listed, it replaces each token's host.
+                proxy_host: match config.supply {
+                    Supply::Discovered => config.proxy_host.clone(),
+                    Supply::Listed => None,
+                },
+            });
+        }
+        let several = config.targets.len() > 1;
+        let mut targets = Vec::new();
+        for (index, settings) in config.targets.iter().enumerate() {
+            let rancher = RancherClient::new(&settings.rancher, ca_bundle, metrics.clone())
+                .map_err(|err| ConfigError::Invalid {
+                    setting: "CATTLE_URL (--cattle-url)",
+                    reason: err.to_string(),
+                })?;
+            let scope = match &settings.rancher.environments {
+                None => Scope::Single { endpoints: None },
+                Some(selection) => Scope::Many(ManyEnvironments {
+                    selection: selection.clone(),
+                    key: None,
+                    endpoints: Arc::default(),
+                    running: HashMap::new(),
+                    permits: Arc::new(Semaphore::new(CONCURRENT_ENVIRONMENTS)),
+                    wait: ENVIRONMENT_WAIT.min(config.refresh_interval),
+                }),
+            };
+            let url = &settings.rancher.url;
+            let authority = format!(
+                "{}{}",
+                url.host_str().unwrap_or("rancher"),
+                url.port().map(|p| format!(":{p}")).unwrap_or_default()
+            );
+            let shared = config.targets.iter().enumerate().any(|(other, t)| {
+                other != index
+                    && t.rancher.url.host_str() == url.host_str()
+                    && t.rancher.url.port() == url.port()
+            });
+            targets.push(Target {
+                rancher,
+                scope,
+                sources: settings.sources.clone().into(),
+                auto_create: settings.auto_create,
+                label: several.then(|| match shared {
+                    true => format!("{authority}#{}", index + 1),
+                    false => authority,
+                }),
+            });
+        }
         Ok(Updater {
-            ecr,
-            rancher,
+            sources: Arc::new(Sources::new(sources)),
+            supply: config.supply,
+            targets,
             policy: Policy {
-                auto_create: config.auto_create,
+                auto_create: false,
                 proxy_host: config.proxy_host.clone(),
                 dry_run: matches!(config.mode, Mode::DryRun | Mode::Check),
             },
-            scope,
         })
     }
 
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
+    /// The token source of listed registries (the first, and without a
+    /// config file the only, source).
     pub fn token_source(&self) -> &TokenSource {
-        &self.ecr
+        &self.sources.get(0).tokens
     }
 
+    pub fn supply(&self) -> Supply {
+        self.supply
+    }
+
+    /// The first target's client: the only one without a config file.
     pub fn rancher(&self) -> &RancherClient {
-        &self.rancher
+        &self.targets[0].rancher
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
-    /// Whether RANCHER_ENVIRONMENTS is in use.
-    pub fn serves_many_environments(&self) -> bool {
-        matches!(self.scope, Scope::Many(_))
-    }
-
-    /// One refresh cycle. Never fails as a whole: the report says what
-    /// happened.
-    pub async fn refresh(&mut self) -> CycleReport {
-        match &mut self.scope {
-            Scope::Single { endpoints } => {
-                refresh_single(&self.ecr, &self.rancher, &self.policy, endpoints).await
-            }
-            Scope::Many(many) => refresh_many(&self.ecr, &self.rancher, &self.policy, many).await,
+    /// The policy of the first target.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            auto_create: self.targets[0].auto_create,
+            ..self.policy.clone()
         }
+    }
+
+    /// Whether the cycle's report is the thing to show, environment by
+    /// environment (several environments, several targets, or registries
+    /// found in Rancher), rather than one token list and one registry list.
+    pub fn reports_by_environment(&self) -> bool {
+        self.supply == Supply::Discovered
+            || self.targets.len() > 1
+            || self
+                .targets
+                .iter()
+                .any(|t| matches!(t.scope, Scope::Many(_)))
+    }
+
+    /// The token this daemon writes for `host`, claimed as a cycle would,
+    /// for `--check-image`: `None` when no source serves the host.
+    pub async fn claimed_token(&self, host: &RegistryHost) -> Option<(EcrToken, String)> {
+        let all: Vec<usize> = (0..self.sources.len()).collect();
+        let Claim::Token(key) = self.sources.claim(host, &all) else {
+            return None;
+        };
+        let cycle = CycleTokens::new(self.sources.clone());
+        let token = cycle.get(&key).await.ok()?;
+        Some((token, key.region))
+    }
+
+    /// One refresh cycle over every target. Never fails as a whole: the
+    /// report says what happened.
+    pub async fn refresh(&mut self) -> CycleReport {
+        let mut report = CycleReport {
+            failures: Vec::new(),
+            environments: Vec::new(),
+        };
+        let cycle = Arc::new(CycleTokens::new(self.sources.clone()));
+        for target in &mut self.targets {
+            let policy = Policy {
+                auto_create: target.auto_create,
+                ..self.policy.clone()
+            };
+            let fetch = match self.supply {
+                Supply::Listed => Fetch::Listed(&self.sources.get(0).tokens),
+                Supply::Discovered => Fetch::Ready(Tokens::Claimed {
+                    cycle: cycle.clone(),
+                    sources: target.sources.clone(),
+                }),
+            };
+            let part = match &mut target.scope {
+                Scope::Single { endpoints } => {
+                    refresh_single(fetch, &target.rancher, &policy, endpoints).await
+                }
+                Scope::Many(many) => refresh_many(fetch, &target.rancher, &policy, many).await,
+            };
+            report.failures.extend(part.failures);
+            report
+                .environments
+                .extend(part.environments.into_iter().map(|mut environment| {
+                    environment.target = target.label.clone();
+                    environment
+                }));
+        }
+        report
+    }
+}
+
+/// The tokens a target's environments use: fetched now when listed.
+async fn obtain(fetch: Fetch<'_>, failures: &mut Vec<CycleFailure>) -> Option<Tokens> {
+    match fetch {
+        Fetch::Listed(source) => fetch_tokens(source, failures)
+            .await
+            .map(|tokens| Tokens::Listed(Arc::new(tokens))),
+        Fetch::Ready(tokens) => Some(tokens),
     }
 }
 
@@ -321,21 +479,21 @@ async fn fetch_tokens(
 
 /// The single environment: tokens and its registries fetched together.
 async fn refresh_single(
-    ecr: &TokenSource,
+    fetch: Fetch<'_>,
     rancher: &RancherClient,
     policy: &Policy,
     known: &mut Option<Endpoints>,
 ) -> CycleReport {
     let mut failures = Vec::new();
     let (tokens, listing) = tokio::join!(
-        fetch_tokens(ecr, &mut failures),
+        obtain(fetch, &mut failures),
         list_registries(rancher, known, None)
     );
     let id = known.as_ref().and_then(|e| e.environment_id.clone());
     let mut environment = EnvironmentReport::new(id, Disposition::Served);
     match (tokens, listing) {
         (Some(tokens), Ok((endpoints, registries))) => {
-            environment.outcomes =
+            (environment.outcomes, environment.failures) =
                 apply_tokens(rancher, &endpoints, policy, &tokens, &registries).await;
             if has_rancher_problem(&environment.outcomes) {
                 *known = None;
@@ -353,7 +511,7 @@ async fn refresh_single(
 /// Every selected environment: the list and the tokens fetched together,
 /// then each environment in a task of its own, a bounded number at once.
 async fn refresh_many(
-    ecr: &TokenSource,
+    fetch: Fetch<'_>,
     rancher: &RancherClient,
     policy: &Policy,
     many: &mut ManyEnvironments,
@@ -363,7 +521,7 @@ async fn refresh_many(
         environments: Vec::new(),
     };
     let (tokens, listed) = tokio::join!(
-        fetch_tokens(ecr, &mut report.failures),
+        obtain(fetch, &mut report.failures),
         rancher.list_environments(&mut many.key)
     );
     let listed = match listed {
@@ -389,7 +547,6 @@ async fn refresh_many(
     let Some(tokens) = tokens else {
         return report;
     };
-    let tokens = Arc::new(tokens);
     let named = matches!(many.selection, Selection::Named(_));
     let mut started = Vec::new();
     for environment in chosen.serve {
@@ -451,7 +608,7 @@ async fn refresh_many(
 async fn refresh_environment(
     rancher: RancherClient,
     policy: Policy,
-    tokens: Arc<Vec<EcrToken>>,
+    tokens: Tokens,
     environment: Environment,
     named: bool,
     cache: Arc<Mutex<HashMap<String, Endpoints>>>,
@@ -464,7 +621,7 @@ async fn refresh_environment(
     let mut known = lock(&cache).remove(&environment.id);
     match list_registries(&rancher, &mut known, Some(&environment.id)).await {
         Ok((endpoints, registries)) => {
-            report.outcomes =
+            (report.outcomes, report.failures) =
                 apply_tokens(&rancher, &endpoints, &policy, &tokens, &registries).await;
             if !has_rancher_problem(&report.outcomes) {
                 lock(&cache).insert(environment.id.clone(), endpoints);
@@ -487,19 +644,98 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Writes each token into the environment's registries for its host.
+/// Writes the environment's tokens into its registries.
 async fn apply_tokens(
     rancher: &RancherClient,
     endpoints: &Endpoints,
     policy: &Policy,
-    tokens: &[EcrToken],
+    tokens: &Tokens,
     registries: &[Registry],
-) -> Vec<HostOutcome> {
-    let mut outcomes = Vec::new();
-    for token in tokens {
-        outcomes.push(reconcile::apply_token(rancher, endpoints, policy, token, registries).await);
+) -> (Vec<HostOutcome>, Vec<CycleFailure>) {
+    match tokens {
+        Tokens::Listed(tokens) => {
+            let mut outcomes = Vec::new();
+            for token in tokens.iter() {
+                outcomes.push(
+                    reconcile::apply_token(rancher, endpoints, policy, token, registries).await,
+                );
+            }
+            (outcomes, Vec::new())
+        }
+        Tokens::Claimed { cycle, sources } => {
+            apply_claimed(rancher, endpoints, policy, cycle, sources, registries).await
+        }
     }
-    outcomes
+}
+
+/// ECR_DISCOVER and the config file: every registry host a source claims
+/// gets that source's token for the host's region, written as if ECR had
+/// named the host. With AUTO_CREATE, the sources' own registries are
+/// created where missing. A source without a token fails only the hosts
+/// that needed it.
+async fn apply_claimed(
+    rancher: &RancherClient,
+    endpoints: &Endpoints,
+    policy: &Policy,
+    cycle: &CycleTokens,
+    sources: &[usize],
+    registries: &[Registry],
+) -> (Vec<HostOutcome>, Vec<CycleFailure>) {
+    // The hosts are Rancher's own: no proxy host replaces them.
+    let policy = Policy {
+        proxy_host: None,
+        ..policy.clone()
+    };
+    let mut wanted: BTreeMap<RegistryHost, Result<TokenKey, String>> = BTreeMap::new();
+    for host in reconcile::registry_hosts(registries) {
+        match cycle.sources().claim(&host, sources) {
+            Claim::Token(key) => {
+                wanted.insert(host, Ok(key));
+            }
+            Claim::Unservable(reason) => {
+                wanted.insert(host, Err(reason));
+            }
+            Claim::Unclaimed => {}
+        }
+    }
+    let mut failures = Vec::new();
+    if policy.auto_create {
+        for &index in sources {
+            let key = TokenKey {
+                source: index,
+                region: cycle.sources().home_region(index).to_string(),
+            };
+            match cycle.get(&key).await {
+                Ok(token) => {
+                    let accounts = &cycle.sources().get(index).accounts;
+                    for host in own_hosts(&token, accounts) {
+                        wanted.entry(host).or_insert_with(|| Ok(key.clone()));
+                    }
+                }
+                Err(failure) => failures.push(CycleFailure::Token(failure)),
+            }
+        }
+    }
+    let mut outcomes = Vec::new();
+    for (host, claim) in wanted {
+        let key = match claim {
+            Ok(key) => key,
+            Err(reason) => {
+                outcomes.push(HostOutcome::failed(host, Problem::Unservable { reason }));
+                continue;
+            }
+        };
+        match cycle.get(&key).await {
+            Ok(token) => {
+                let token = EcrToken { host, ..token };
+                outcomes.push(
+                    reconcile::apply_token(rancher, endpoints, &policy, &token, registries).await,
+                );
+            }
+            Err(failure) => outcomes.push(HostOutcome::failed(host, Problem::Token(failure))),
+        }
+    }
+    (outcomes, failures)
 }
 
 fn has_rancher_problem(outcomes: &[HostOutcome]) -> bool {

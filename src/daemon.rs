@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError, Mode};
+use crate::config::{Config, ConfigError, Mode, Supply};
 use crate::cycle::{CycleReport, Disposition, Updater};
 use crate::exit::{Exit, Fatal};
 use crate::metrics::{Metrics, RegistryLabels};
@@ -38,7 +38,7 @@ pub async fn run(config: Config) -> Result<Exit, Fatal> {
 async fn run_mode(config: Config) -> Result<Exit, Fatal> {
     let metrics = Arc::new(Metrics::new());
     let mut updater = Updater::new(&config, metrics.clone()).await?;
-    if config.rancher.insecure {
+    if config.targets.iter().any(|t| t.rancher.insecure) {
         warn_insecure();
     }
     Ok(match config.mode {
@@ -80,7 +80,10 @@ async fn refresh_loop(
     mut updater: Updater,
     metrics: Arc<Metrics>,
 ) -> Result<Exit, Fatal> {
-    let expected = config.aws.registry_ids.len().max(1);
+    let expected = match config.supply {
+        Supply::Listed => config.sources[0].aws.registry_ids.len().max(1),
+        Supply::Discovered => 0,
+    };
     let status = Arc::new(Status::new(config.retry.grace(), expected));
     let (bound, serve) = crate::health::bind(config.listen, status.clone(), metrics.clone())
         .await
@@ -191,7 +194,7 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
     let next_refresh = next_refresh
         .map(|at| humantime::format_rfc3339_seconds(at).to_string())
         .unwrap_or_else(|| "-".to_string());
-    let failures = report.failures.iter().map(|failure| ("-", failure)).chain(
+    let failures = report.failures.iter().map(|f| ("-".to_string(), f)).chain(
         report
             .environments
             .iter()
@@ -199,7 +202,7 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
     );
     for (environment, failure) in failures {
         error!(
-            environment,
+            environment = environment.as_str(),
             action = "failed",
             cause = failure.label(),
             next_refresh,
@@ -207,7 +210,8 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
         );
     }
     for (environment, outcome) in report.outcomes() {
-        let environment = environment.label();
+        let label = environment.label();
+        let environment = label.as_str();
         let host = outcome.host.as_str();
         for change in &outcome.changes {
             let (registry, credential) = change.ids();
@@ -225,7 +229,7 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
         for problem in &outcome.problems {
             let cause = problem.label();
             match problem {
-                Problem::Rancher { .. } => {
+                Problem::Rancher { .. } | Problem::Token(_) => {
                     error!(
                         host,
                         environment,

@@ -279,6 +279,33 @@ impl TokenSource {
         }
         Ok(fetched)
     }
+
+    /// One token for every registry the identity may pull from in `region`
+    /// (GetAuthorizationToken without registry ids), for ECR_DISCOVER and
+    /// the config file's sources. Its host is the identity's own registry
+    /// there. Only the region changes: which endpoint is called still
+    /// follows the SDK's settings (AWS_ENDPOINT_URL, AWS_USE_FIPS_ENDPOINT).
+    /// Clients of every region share the credentials and their cache.
+    pub async fn fetch_region(&self, region: &str) -> Result<EcrToken, EcrError> {
+        let config = aws_sdk_ecr::config::Builder::from(&self.sdk_config)
+            .region(Region::new(region.to_string()))
+            .build();
+        let request = aws_sdk_ecr::Client::from_conf(config).get_authorization_token();
+        let started = Instant::now();
+        let result = request.send().await;
+        self.metrics
+            .aws_request("GetAuthorizationToken", started.elapsed());
+        let output = result.map_err(classify)?;
+        let data = output
+            .authorization_data()
+            .first()
+            .ok_or(EcrError::NoAuthorizationData)?;
+        decode_token(
+            data.authorization_token(),
+            data.proxy_endpoint(),
+            data.expires_at().and_then(expiry_time),
+        )
+    }
 }
 
 pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> EcrError

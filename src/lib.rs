@@ -3,8 +3,10 @@
 //!
 //! The data flow, one module per step (docs/architecture.md has the map):
 //! - settings: [`cli`] (flags as typed) -> [`config`] (decided settings);
-//! - the source: [`ecr`], ECR tokens through the AWS SDK; [`ecr_host`]
-//!   reads account, region and partition off a registry host;
+//! - the sources: [`ecr`], ECR tokens through the AWS SDK; [`sources`],
+//!   which AWS identity serves which registry host, and one token per
+//!   (identity, region) per cycle; [`ecr_host`] reads account, region and
+//!   partition off a registry host;
 //! - the target: [`rancher`], the Rancher 1.6 API client;
 //! - [`reconcile`]: which credentials a token goes into (pure decisions),
 //!   and writing it there;
@@ -58,6 +60,8 @@ pub mod schedule;
 pub mod secret;
 /// SIGTERM and SIGINT.
 pub mod shutdown;
+/// The AWS identities, the hosts each serves, and the tokens of a cycle.
+pub mod sources;
 /// Freshness of each managed registry, for `/healthz`.
 pub mod status;
 /// Log setup.

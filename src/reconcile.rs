@@ -11,6 +11,7 @@ use std::fmt;
 use crate::ecr::EcrToken;
 use crate::rancher::{Credential, Endpoints, RancherClient, RancherError, Registry};
 use crate::registry_host::RegistryHost;
+use crate::sources::TokenFailure;
 
 /// States in which Rancher uses a registry or credential (or soon will:
 /// newly created objects pass through `registering`/`activating`).
@@ -94,6 +95,11 @@ pub enum Problem {
         registry_id: Option<String>,
         error: RancherError,
     },
+    /// The source that serves this host got no token (ECR_DISCOVER, the
+    /// config file). Only the hosts that need that token are affected.
+    Token(TokenFailure),
+    /// The host looks like ECR but this daemon cannot serve it.
+    Unservable { reason: String },
 }
 
 impl Problem {
@@ -103,13 +109,15 @@ impl Problem {
             Problem::OnlyInactive { .. } => "registry_inactive",
             Problem::OnlyInactiveCredentials { .. } => "credential_inactive",
             Problem::Rancher { error, .. } => error.label(),
+            Problem::Token(failure) => failure.error.label(),
+            Problem::Unservable { .. } => "unservable_host",
         }
     }
 
     /// Whether trying again soon may help: Rancher failures, yes; a missing
     /// or switched-off registry waits for a person.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Problem::Rancher { .. })
+        matches!(self, Problem::Rancher { .. } | Problem::Token(_))
     }
 }
 
@@ -143,6 +151,8 @@ impl fmt::Display for Problem {
                 registry_id: None,
                 error,
             } => write!(f, "{error}"),
+            Problem::Token(failure) => write!(f, "{failure}"),
+            Problem::Unservable { reason } => write!(f, "{reason}"),
         }
     }
 }
@@ -158,6 +168,16 @@ pub struct HostOutcome {
 }
 
 impl HostOutcome {
+    /// A host nothing could be written for.
+    pub fn failed(host: RegistryHost, problem: Problem) -> HostOutcome {
+        HostOutcome {
+            host,
+            expires_at: None,
+            changes: Vec::new(),
+            problems: vec![problem],
+        }
+    }
+
     /// Whether every registry for this host now holds the new token.
     pub fn is_up_to_date(&self) -> bool {
         self.problems.is_empty() && !self.changes.is_empty()
@@ -202,6 +222,19 @@ pub fn matching_registries<'a>(
         .filter(|r| DORMANT_STATES.contains(&r.state.as_str()))
         .collect();
     (live, dormant)
+}
+
+/// The hosts of the registries Rancher has (in use or switched off by a
+/// user; not those being removed), in order: what ECR_DISCOVER looks at.
+pub fn registry_hosts(registries: &[Registry]) -> std::collections::BTreeSet<RegistryHost> {
+    registries
+        .iter()
+        .filter(|r| {
+            let state = r.state.as_str();
+            LIVE_STATES.contains(&state) || DORMANT_STATES.contains(&state)
+        })
+        .filter_map(|r| RegistryHost::parse(r.server_address.as_deref()?).ok())
+        .collect()
 }
 
 /// The credentials to write: every live one, lowest id (the one Rancher

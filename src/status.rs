@@ -59,7 +59,8 @@ pub struct Status {
     grace: Duration,
     /// How many registries ECR should give tokens for (the configured
     /// registry ids, or the caller's one): one that never arrives, or never
-    /// decodes, keeps the check red.
+    /// decodes, keeps the check red. 0 under ECR_DISCOVER and the config
+    /// file, where an environment may rightly have no ECR registry.
     expected: usize,
 }
 
@@ -183,7 +184,7 @@ impl Status {
                 .iter()
                 .filter(|((env, _), _)| env == id)
                 .collect();
-            let all_fresh = registries.len() >= self.expected.max(1)
+            let all_fresh = registries.len() >= self.expected
                 && registries.iter().all(|(_, r)| fresh(r));
             let (verdict, reason, counts) = match &environment.disposition {
                 Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
@@ -268,6 +269,7 @@ mod tests {
                 id: Some("1a5".into()),
                 name: None,
                 orchestration: None,
+                target: None,
                 disposition: Disposition::Served,
                 outcomes: vec![outcome],
                 failures: Vec::new(),

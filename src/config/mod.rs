@@ -10,12 +10,16 @@
 pub mod file;
 pub(crate) mod parse;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
 
 use crate::cli::Cli;
+use crate::ecr_host::EcrHost;
+use file::{ConfigFile, Environments, RancherConnection, Target};
 use crate::kubelet::image::ImageRef;
 use crate::rancher::Selection;
 use crate::registry_host::RegistryHost;
@@ -65,9 +69,16 @@ pub enum ConfigError {
 /// Everything the daemon needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub rancher: RancherSettings,
-    pub aws: AwsSettings,
-    pub auto_create: bool,
+    /// Where tokens come from: one source from the environment variables,
+    /// or the config file's `[[source]]`s.
+    pub sources: Vec<SourceSettings>,
+    /// Where credentials go: one Rancher from the environment variables, or
+    /// the config file's `[[target]]`s.
+    pub targets: Vec<TargetSettings>,
+    /// Which registries the sources serve.
+    pub supply: Supply,
+    /// `CONFIG_FILE`, when the sources and targets come from it.
+    pub file: Option<PathBuf>,
     pub proxy_host: Option<RegistryHost>,
     pub refresh_interval: Duration,
     pub retry: RetryPolicy,
@@ -79,6 +90,45 @@ pub struct Config {
     pub ca_bundle: Option<Vec<u8>>,
     /// `--check-image`: an image to try pulling with the token.
     pub check_image: Option<ImageRef>,
+}
+
+/// How the registries to keep fresh are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Supply {
+    /// Those of AWS_ECR_REGISTRY_IDS (or the caller's own) in AWS_REGION:
+    /// ECR names their hosts, one token each.
+    Listed,
+    /// The ECR hosts found in Rancher that a source claims (ECR_DISCOVER,
+    /// the config file): one token per source and region.
+    Discovered,
+}
+
+/// One AWS identity and what it serves.
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub name: String,
+    /// Its region (and so its partition), registry ids and role.
+    pub aws: AwsSettings,
+    /// Serves ECR hosts of every region, not only `aws.region`'s
+    /// (ECR_DISCOVER without a config file).
+    pub any_region: bool,
+    pub aliases: BTreeMap<RegistryHost, EcrHost>,
+}
+
+/// One Rancher, the environments to serve there, and from which sources.
+#[derive(Debug, Clone)]
+pub struct TargetSettings {
+    pub rancher: RancherSettings,
+    /// Indexes into [`Config::sources`].
+    pub sources: Vec<usize>,
+    pub auto_create: bool,
+}
+
+impl Config {
+    /// The first target's Rancher settings (the only one without a file).
+    pub fn rancher(&self) -> &RancherSettings {
+        &self.targets[0].rancher
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -115,27 +165,25 @@ impl Config {
     /// Decides the settings from the command line (and its environment
     /// fallbacks).
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
-        let rancher = rancher_settings(&cli)?;
-        let aws = AwsSettings {
-            region: non_empty(cli.aws_region.clone()),
-            registry_ids: parse_registry_ids(cli.registry_ids.as_deref().unwrap_or(""))?,
-            role: non_empty(cli.role_arn.clone())
-                .map(|arn| {
-                    parse_role(
-                        arn,
-                        cli.role_external_id.clone(),
-                        cli.role_session_name.clone(),
-                    )
-                })
-                .transpose()?,
+        let (sources, targets, supply, file) = match non_empty(cli.config.clone()) {
+            None => {
+                let (sources, targets, supply) = from_environment(&cli)?;
+                (sources, targets, supply, None)
+            }
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let (sources, targets) = from_file(&cli, &path)?;
+                (sources, targets, Supply::Discovered, Some(path))
+            }
         };
-        let proxy_host = proxy_host(&cli, &aws)?;
+        let proxy_host = proxy_host(&cli, &sources[0].aws)?;
         let (refresh_interval, retry) = schedule_settings(&cli)?;
         let ca_bundle = trust_settings(&cli)?;
         Ok(Config {
-            rancher,
-            aws,
-            auto_create: parse_flag("AUTO_CREATE (--auto-create)", cli.auto_create.clone())?,
+            sources,
+            targets,
+            supply,
+            file,
             proxy_host,
             refresh_interval,
             retry,
@@ -157,8 +205,183 @@ impl Config {
     }
 }
 
-/// CATTLE_URL and the key: all three required.
-fn rancher_settings(cli: &Cli) -> Result<RancherSettings, ConfigError> {
+/// Without a file: one source (AWS_REGION, AWS_ECR_REGISTRY_IDS,
+/// AWS_ROLE_ARN) and one Rancher (CATTLE_URL and its key).
+fn from_environment(
+    cli: &Cli,
+) -> Result<(Vec<SourceSettings>, Vec<TargetSettings>, Supply), ConfigError> {
+    let aws = AwsSettings {
+        region: non_empty(cli.aws_region.clone()),
+        registry_ids: parse_registry_ids(cli.registry_ids.as_deref().unwrap_or(""))?,
+        role: non_empty(cli.role_arn.clone())
+            .map(|arn| {
+                parse_role(
+                    arn,
+                    cli.role_external_id.clone(),
+                    cli.role_session_name.clone(),
+                )
+            })
+            .transpose()?,
+    };
+    let discover = parse_flag("ECR_DISCOVER (--ecr-discover)", cli.ecr_discover.clone())?;
+    let source = SourceSettings {
+        name: "environment".into(),
+        aws,
+        any_region: discover,
+        aliases: BTreeMap::new(),
+    };
+    let target = TargetSettings {
+        rancher: rancher_settings(cli, None)?,
+        sources: vec![0],
+        auto_create: parse_flag("AUTO_CREATE (--auto-create)", cli.auto_create.clone())?,
+    };
+    let supply = if discover {
+        Supply::Discovered
+    } else {
+        Supply::Listed
+    };
+    Ok((vec![source], vec![target], supply))
+}
+
+/// The settings a config file replaces, which must then not be set too:
+/// the file would silently win over them, or they over the file.
+fn file_conflicts(cli: &Cli) -> [(&'static str, Option<String>, &'static str); 5] {
+    [
+        (
+            "RANCHER_ENVIRONMENTS (--rancher-environments)",
+            cli.rancher_environments.clone(),
+            "each [[target]]'s environments",
+        ),
+        (
+            "AWS_ECR_REGISTRY_IDS (--registry-ids)",
+            cli.registry_ids.clone(),
+            "each [[source]]'s registry_ids",
+        ),
+        (
+            "ECR_DISCOVER (--ecr-discover)",
+            cli.ecr_discover.clone(),
+            "the registries: with a file, the ECR hosts its sources claim",
+        ),
+        (
+            "AUTO_CREATE (--auto-create)",
+            cli.auto_create.clone(),
+            "each [[target]]'s auto_create",
+        ),
+        (
+            "ECR_PROXY_HOST (--proxy-host)",
+            cli.proxy_host.clone(),
+            "each [[source]]'s aliases",
+        ),
+    ]
+}
+
+/// With CONFIG_FILE: its sources and targets. A target without `url` and
+/// keys takes CATTLE_URL and its key from the environment.
+fn from_file(
+    cli: &Cli,
+    path: &Path,
+) -> Result<(Vec<SourceSettings>, Vec<TargetSettings>), ConfigError> {
+    const SETTING: &str = "CONFIG_FILE (--config)";
+    for (setting, value, instead) in file_conflicts(cli) {
+        if non_empty(value).is_some() {
+            return Err(ConfigError::Invalid {
+                setting,
+                reason: format!(
+                    "it cannot be set together with {SETTING} ({}), which says {instead}; \
+                     unset one of them",
+                    path.display()
+                ),
+            });
+        }
+    }
+    let file = ConfigFile::load(path).map_err(|err| ConfigError::Invalid {
+        setting: SETTING,
+        reason: err.to_string(),
+    })?;
+    let in_file = |line: usize, reason: String| ConfigError::Invalid {
+        setting: SETTING,
+        reason: format!("{}:{line}: {reason}", path.display()),
+    };
+    if file.sources.is_empty() {
+        return Err(in_file(
+            0,
+            "it has no [[source]]: name at least one AWS identity and region".into(),
+        ));
+    }
+    if file.targets.is_empty() {
+        return Err(in_file(
+            0,
+            "it has no [[target]]: name at least one Rancher to write to".into(),
+        ));
+    }
+    let sources: Vec<SourceSettings> = file
+        .sources
+        .iter()
+        .map(|source| SourceSettings {
+            name: source.name.clone(),
+            aws: AwsSettings {
+                region: Some(source.region.clone()),
+                registry_ids: source.registry_ids.clone(),
+                role: source.role.clone(),
+            },
+            any_region: false,
+            aliases: source.aliases.clone(),
+        })
+        .collect();
+    let mut targets = Vec::new();
+    for target in &file.targets {
+        let Target::Rancher(target) = target;
+        let environments = match &target.environments {
+            Environments::OfTheKey => None,
+            Environments::All => Some(Selection::All),
+            Environments::Named(names) => Some(Selection::Named(names.clone())),
+        };
+        let mut rancher = rancher_settings(cli, target.connection.as_ref())?;
+        if environments.is_some() && rancher.url.path().contains("/projects/") {
+            return Err(in_file(
+                target.line,
+                "target.environments: with environments, the url must be the server's API \
+                 root (http://rancher:8080/v2-beta), not an environment endpoint \
+                 (…/projects/<id>)"
+                    .into(),
+            ));
+        }
+        rancher.environments = environments;
+        let indexes = target
+            .sources
+            .iter()
+            .filter_map(|name| sources.iter().position(|s| &s.name == name))
+            .collect();
+        targets.push(TargetSettings {
+            rancher,
+            sources: indexes,
+            auto_create: target.auto_create,
+        });
+    }
+    Ok((sources, targets))
+}
+
+/// CATTLE_URL and the key: all three required, unless a config file's
+/// target gives them.
+fn rancher_settings(
+    cli: &Cli,
+    connection: Option<&RancherConnection>,
+) -> Result<RancherSettings, ConfigError> {
+    let timeout = parse_duration("RANCHER_TIMEOUT (--rancher-timeout)", &cli.rancher_timeout)?;
+    let insecure = parse_flag(
+        "RANCHER_INSECURE (--rancher-insecure)",
+        cli.rancher_insecure.clone(),
+    )?;
+    if let Some(connection) = connection {
+        return Ok(RancherSettings {
+            url: connection.url.clone(),
+            access_key: connection.access_key.clone(),
+            secret_key: connection.secret_key.clone(),
+            timeout,
+            insecure,
+            environments: None,
+        });
+    }
     let url = parse_cattle_url(
         non_empty(cli.cattle_url.clone()).ok_or(ConfigError::Missing {
             setting: URL_SETTING,
@@ -195,11 +418,8 @@ fn rancher_settings(cli: &Cli) -> Result<RancherSettings, ConfigError> {
         url,
         access_key,
         secret_key,
-        timeout: parse_duration("RANCHER_TIMEOUT (--rancher-timeout)", &cli.rancher_timeout)?,
-        insecure: parse_flag(
-            "RANCHER_INSECURE (--rancher-insecure)",
-            cli.rancher_insecure.clone(),
-        )?,
+        timeout,
+        insecure,
         environments,
     })
 }
@@ -335,10 +555,10 @@ mod tests {
     #[test]
     fn defaults() {
         let config = Config::from_cli(cli(&[])).unwrap();
-        assert_eq!(config.rancher.url.as_str(), "http://rancher:8080/v1");
+        assert_eq!(config.rancher().url.as_str(), "http://rancher:8080/v1");
         assert_eq!(config.refresh_interval, Duration::from_secs(6 * 3600));
-        assert!(!config.auto_create);
-        assert!(config.aws.registry_ids.is_empty());
+        assert!(!config.targets[0].auto_create);
+        assert!(config.sources[0].aws.registry_ids.is_empty());
         assert_eq!(config.listen.port(), 8080);
         assert!(!format!("{config:?}").contains("SECRETVALUE"));
         assert_eq!(config.mode, Mode::Daemon);
@@ -376,6 +596,7 @@ mod tests {
         assert!(
             Config::from_cli(cli(&["--auto-create"]))
                 .unwrap()
+                .targets[0]
                 .auto_create
         );
         assert!(error_of(&["--auto-create=maybe"]).contains("AUTO_CREATE"));
@@ -385,7 +606,7 @@ mod tests {
     fn registry_ids_are_validated() {
         let config =
             Config::from_cli(cli(&["--registry-ids", " 123456789012, 210987654321,"])).unwrap();
-        assert_eq!(config.aws.registry_ids, ["123456789012", "210987654321"]);
+        assert_eq!(config.sources[0].aws.registry_ids, ["123456789012", "210987654321"]);
         let err = error_of(&["--registry-ids", "123456789012,12345"]);
         assert!(
             err.contains("AWS_ECR_REGISTRY_IDS") && err.contains("\"12345\""),
@@ -426,7 +647,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            config.aws.role.unwrap().session_name,
+            config.sources[0].aws.role.as_ref().unwrap().session_name,
             "rancher-ecr-credentials"
         );
         assert!(error_of(&["--role-arn", "ecr-pull"]).contains("AWS_ROLE_ARN"));
@@ -441,11 +662,11 @@ mod tests {
     #[test]
     fn rancher_environments() {
         let config = Config::from_cli(cli(&["--rancher-environments", "all"])).unwrap();
-        assert_eq!(config.rancher.environments, Some(Selection::All));
+        assert_eq!(config.rancher().environments, Some(Selection::All));
         let config =
             Config::from_cli(cli(&["--rancher-environments", " Default, 1a9 ,prod,"])).unwrap();
         assert_eq!(
-            config.rancher.environments,
+            config.rancher().environments,
             Some(Selection::Named(vec![
                 "Default".into(),
                 "1a9".into(),
@@ -454,7 +675,7 @@ mod tests {
         );
         assert!(Config::from_cli(cli(&[]))
             .unwrap()
-            .rancher
+            .rancher()
             .environments
             .is_none());
         let err = error_of(&["--rancher-environments", ","]);
