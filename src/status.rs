@@ -184,8 +184,8 @@ impl Status {
                 .iter()
                 .filter(|((env, _), _)| env == id)
                 .collect();
-            let all_fresh = registries.len() >= self.expected
-                && registries.iter().all(|(_, r)| fresh(r));
+            let all_fresh =
+                registries.len() >= self.expected && registries.iter().all(|(_, r)| fresh(r));
             let (verdict, reason, counts) = match &environment.disposition {
                 Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
                 _ if all_fresh => ("fresh", environment.error.clone(), true),

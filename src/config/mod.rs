@@ -19,12 +19,12 @@ use reqwest::Url;
 
 use crate::cli::Cli;
 use crate::ecr_host::EcrHost;
-use file::{ConfigFile, Environments, RancherConnection, Target};
 use crate::kubelet::image::ImageRef;
 use crate::rancher::Selection;
 use crate::registry_host::RegistryHost;
 use crate::schedule::{RetryPolicy, MAX_REFRESH_INTERVAL, MAX_RETRY_DELAY};
 use crate::secret::Secret;
+use file::{ConfigFile, Environments, RancherConnection, Target};
 pub use parse::parse_go_bool;
 use parse::{
     non_empty, parse_cattle_url, parse_duration, parse_environments, parse_flag,
@@ -593,12 +593,7 @@ mod tests {
             assert_eq!(parse_go_bool(no), Some(false), "{no}");
         }
         assert_eq!(parse_go_bool("yes"), None);
-        assert!(
-            Config::from_cli(cli(&["--auto-create"]))
-                .unwrap()
-                .targets[0]
-                .auto_create
-        );
+        assert!(Config::from_cli(cli(&["--auto-create"])).unwrap().targets[0].auto_create);
         assert!(error_of(&["--auto-create=maybe"]).contains("AUTO_CREATE"));
     }
 
@@ -606,7 +601,10 @@ mod tests {
     fn registry_ids_are_validated() {
         let config =
             Config::from_cli(cli(&["--registry-ids", " 123456789012, 210987654321,"])).unwrap();
-        assert_eq!(config.sources[0].aws.registry_ids, ["123456789012", "210987654321"]);
+        assert_eq!(
+            config.sources[0].aws.registry_ids,
+            ["123456789012", "210987654321"]
+        );
         let err = error_of(&["--registry-ids", "123456789012,12345"]);
         assert!(
             err.contains("AWS_ECR_REGISTRY_IDS") && err.contains("\"12345\""),

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 
+pub mod aws_front;
 pub mod daemon;
 pub mod hostile;
 pub mod moto;
