@@ -141,7 +141,11 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
     for (environment, outcome) in report.outcomes().filter(|(_, o)| o.is_up_to_date()) {
         let labels = RegistryLabels {
             host: outcome.host.to_string(),
-            environment: environment.id.clone().unwrap_or_default(),
+            environment: environment
+                .id
+                .as_ref()
+                .map(|_| environment.label())
+                .unwrap_or_default(),
         };
         metrics.registry_written(&labels, now, outcome.expires_at);
     }

@@ -34,6 +34,10 @@ struct RegistryStatus {
 /// An environment as the last cycle saw it.
 #[derive(Debug, Clone)]
 struct EnvironmentStatus {
+    /// The environment's id in its Rancher.
+    id: String,
+    /// Its Rancher, when the config file names several.
+    rancher: Option<String>,
     name: Option<String>,
     orchestration: Option<String>,
     disposition: Disposition,
@@ -46,7 +50,8 @@ struct State {
     cycles: u64,
     /// A failure that hit the whole last cycle (ECR, the environment list).
     cycle_error: Option<String>,
-    /// The environments of the last cycle, by id (`-` while unknown).
+    /// The environments of the last cycle, by id (`-` while unknown),
+    /// after their Rancher's name when there are several.
     environments: BTreeMap<String, EnvironmentStatus>,
     /// Every registry written or tried, by environment and host.
     registries: BTreeMap<(String, String), RegistryStatus>,
@@ -103,7 +108,7 @@ impl Status {
                 previous.as_slice(),
                 report.environments.len(),
             ) {
-                (Some(id), _, _) => id.clone(),
+                (Some(_), _, _) => environment.label(),
                 // The single environment, not rediscovered this cycle: the
                 // one known before.
                 (None, [known], 1) => known.clone(),
@@ -125,6 +130,8 @@ impl Status {
             state.environments.insert(
                 id.clone(),
                 EnvironmentStatus {
+                    id: environment.id.clone().unwrap_or_else(|| id.clone()),
+                    rancher: environment.target.clone(),
                     name: environment.name.clone(),
                     orchestration: environment.orchestration.clone(),
                     disposition: environment.disposition.clone(),
@@ -202,14 +209,18 @@ impl Status {
             if counts && verdict != "fresh" {
                 healthy = false;
             }
-            environments.push(json!({
-                "id": id,
+            let mut entry = json!({
+                "id": environment.id,
                 "name": environment.name,
                 "orchestration": environment.orchestration,
                 "state": verdict,
                 "reason": reason,
                 "registries": registries.iter().map(|(key, r)| registry_json(key, r)).collect::<Vec<_>>(),
-            }));
+            });
+            if let Some(rancher) = &environment.rancher {
+                entry["rancher"] = json!(rancher);
+            }
+            environments.push(entry);
         }
         let status = if state.cycles == 0 {
             "starting"
