@@ -1,7 +1,8 @@
 //! Packaging: the Dockerfile lints clean, the binary it would ship runs
-//! alone in an empty root, the Rancher catalog item renders for both
-//! environment answers, and the README's configuration table matches
-//! `--help`.
+//! alone in an empty root, the Rancher catalog item renders for each way of
+//! answering it and sets only variables the binary reads, the README's
+//! configuration table matches `--help`, and every configuration file the
+//! documentation shows is one the binary accepts.
 
 #[path = "support/release_binary.rs"]
 mod release_binary;
@@ -215,6 +216,168 @@ fn catalog_item_renders_for_another_environment() {
     assert!(service["labels"]
         .get("io.rancher.container.create_agent")
         .is_none());
+}
+
+/// The variables a rendered item sets.
+fn environment_names(compose: &serde_yaml_ng::Value) -> BTreeSet<String> {
+    compose["services"]["ecr-updater"]["environment"]
+        .as_mapping()
+        .expect("an environment mapping")
+        .keys()
+        .map(|k| k.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Serving several environments needs the "other" endpoint and key (an
+/// account key); the agent labels' environment key sees one environment, so
+/// with "current" the list is not passed on.
+#[test]
+fn catalog_item_renders_for_several_environments() {
+    let compose = render(&HashMap::from([
+        ("registry_in_which_environment", "other"),
+        ("environment_api_endpoint", "http://rancher:8080/v2-beta"),
+        ("environment_api_access_key", "0123456789ABCDEF0123"),
+        ("environment_api_secret_key", "secret"),
+        ("rancher_environments", "Default,prod,1a9"),
+        ("ecr_discover", "true"),
+    ]));
+    let env = &compose["services"]["ecr-updater"]["environment"];
+    assert_eq!(env["RANCHER_ENVIRONMENTS"], "Default,prod,1a9");
+    assert_eq!(env["CATTLE_URL"], "http://rancher:8080/v2-beta");
+    assert_eq!(env["ECR_DISCOVER"], "true");
+
+    let current = render(&HashMap::from([("rancher_environments", "all")]));
+    let env = &current["services"]["ecr-updater"]["environment"];
+    assert!(env.get("RANCHER_ENVIRONMENTS").is_none(), "{env:?}");
+    assert_eq!(env["ECR_DISCOVER"], "false");
+    assert!(current["services"]["ecr-updater"].get("volumes").is_none());
+}
+
+/// With a configuration directory the file says which identities,
+/// environments and registries: the settings it replaces (which the daemon
+/// refuses beside it) are left out whatever was answered, and CONFIG_FILE
+/// names a file inside the read-only mount.
+#[test]
+fn catalog_item_renders_with_a_configuration_directory() {
+    let compose = render(&HashMap::from([
+        ("config_directory", "/srv/ecr-updater"),
+        ("aws_ecr_registry_ids", "123456789012"),
+        ("aws_role_arn", "arn:aws:iam::123456789012:role/ecr-pull"),
+        ("aws_role_external_id", "ext"),
+        ("ecr_proxy_host", "registry.example.com"),
+        ("auto_create", "true"),
+        ("ecr_discover", "true"),
+        ("registry_in_which_environment", "other"),
+        ("environment_api_endpoint", "http://rancher:8080/v2-beta"),
+        ("environment_api_access_key", "0123456789ABCDEF0123"),
+        ("environment_api_secret_key", "secret"),
+        ("rancher_environments", "all"),
+    ]));
+    let service = &compose["services"]["ecr-updater"];
+    let env = &service["environment"];
+    for replaced in [
+        "AWS_ECR_REGISTRY_IDS",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_EXTERNAL_ID",
+        "ECR_PROXY_HOST",
+        "AUTO_CREATE",
+        "ECR_DISCOVER",
+        "RANCHER_ENVIRONMENTS",
+    ] {
+        assert!(env.get(replaced).is_none(), "{replaced} in {env:?}");
+    }
+    // A [[target]] without url and keys takes these.
+    assert_eq!(env["CATTLE_URL"], "http://rancher:8080/v2-beta");
+    let config_file = env["CONFIG_FILE"].as_str().expect("CONFIG_FILE");
+    let volumes = service["volumes"].as_sequence().expect("volumes");
+    assert_eq!(volumes.len(), 1);
+    let (host, rest) = volumes[0].as_str().unwrap().split_once(':').unwrap();
+    let (inside, mode) = rest.split_once(':').expect("a mount mode");
+    assert_eq!((host, mode), ("/srv/ecr-updater", "ro"));
+    assert!(
+        config_file.starts_with(&format!("{inside}/")),
+        "{config_file} is outside the mount {inside}"
+    );
+
+    let current = render(&HashMap::from([("config_directory", "/srv/ecr-updater")]));
+    let labels = &current["services"]["ecr-updater"]["labels"];
+    assert_eq!(labels["io.rancher.container.create_agent"], "true");
+}
+
+/// Every variable the item can set is one the binary reads (`--help`'s
+/// environment names), or one of the AWS SDK's: a misspelt name would be
+/// silently ignored by the daemon.
+#[test]
+fn catalog_item_sets_only_variables_the_binary_reads() {
+    let questions = questions();
+    let mut set = BTreeSet::new();
+    for config_directory in ["", "/srv/ecr-updater"] {
+        for environment in ["current", "other"] {
+            // Every question answered, so every conditional variable shows.
+            let answers: HashMap<&str, &str> = questions
+                .iter()
+                .map(|(variable, _)| {
+                    let answer = match variable.as_str() {
+                        "registry_in_which_environment" => environment,
+                        "config_directory" => config_directory,
+                        _ => "answered",
+                    };
+                    (variable.as_str(), answer)
+                })
+                .collect();
+            set.extend(environment_names(&render(&answers)));
+        }
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"))
+        .arg("--help")
+        .env_clear()
+        .output()
+        .expect("--help runs");
+    let read: BTreeSet<String> = help_options(&String::from_utf8_lossy(&help.stdout))
+        .into_iter()
+        .filter_map(|option| option.env)
+        .chain(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].map(String::from))
+        .collect();
+    let unknown: Vec<&String> = set.difference(&read).collect();
+    assert!(
+        unknown.is_empty(),
+        "the catalog item sets {unknown:?}, which --help does not list"
+    );
+}
+
+/// Every ```toml block of the documentation is a configuration file the
+/// binary accepts, targets resolved (a `secret_key_file` is pointed at a
+/// scratch file, keeping the line numbers).
+#[test]
+fn documented_configuration_files_are_accepted() {
+    use rancher_ecr_credentials::config::file::ConfigFile;
+    let secret = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("documented-secret-key");
+    std::fs::write(&secret, "documented-secret\n").unwrap();
+    let mut checked = 0;
+    for doc in [
+        "README.md",
+        "docs/environments.md",
+        "docs/kubelet-credential-provider.md",
+        &format!("{ITEM}/0/README.md"),
+    ] {
+        let text = read(doc);
+        for block in text.split("```toml\n").skip(1) {
+            let block = block.split("```").next().unwrap();
+            let block: String = block
+                .lines()
+                .map(|line| match line.split_once('=') {
+                    Some((key, _)) if key.trim() == "secret_key_file" => {
+                        format!("secret_key_file = {:?}\n", secret.display().to_string())
+                    }
+                    _ => format!("{line}\n"),
+                })
+                .collect();
+            ConfigFile::parse(Path::new(doc), &block, true)
+                .unwrap_or_else(|err| panic!("{err}\n{block}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} TOML examples found");
 }
 
 /// Names after `${` (interpolation) and `.Values.` (template logic).
