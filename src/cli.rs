@@ -40,9 +40,9 @@ fn after_help() -> String {
     after_help = after_help()
 )]
 pub struct Cli {
-    /// Required. Rancher API endpoint: http(s)://host:8080/v1 (set by
-    /// Rancher's agent labels), /v2-beta, or an environment endpoint such as
-    /// /v2-beta/projects/1a5
+    /// Required (unless every CONFIG_FILE target has its url). Rancher API
+    /// endpoint: http(s)://host:8080/v1 (set by Rancher's agent labels),
+    /// /v2-beta, or an environment endpoint such as /v2-beta/projects/1a5
     #[arg(long, env = "CATTLE_URL", value_name = "URL", help_heading = "Rancher")]
     pub cattle_url: Option<String>,
 
@@ -57,8 +57,8 @@ pub struct Cli {
     )]
     pub rancher_environments: Option<String>,
 
-    /// Required. Rancher API access key (set by the agent labels, or an
-    /// environment API key)
+    /// Required (like CATTLE_URL). Rancher API access key (set by the agent
+    /// labels, or an environment API key)
     #[arg(
         long,
         env = "CATTLE_ACCESS_KEY",
@@ -67,7 +67,7 @@ pub struct Cli {
     )]
     pub cattle_access_key: Option<String>,
 
-    /// Required. Rancher API secret key
+    /// Required (like CATTLE_URL). Rancher API secret key
     #[arg(long, env = "CATTLE_SECRET_KEY", value_name = "SECRET", hide_env_values = true,
           value_parser = parse_secret, help_heading = "Rancher")]
     pub cattle_secret_key: Option<Secret>,

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
@@ -190,12 +192,24 @@ impl TokenSource {
             .operation_attempt_timeout(Duration::from_secs(20))
             .operation_timeout(Duration::from_secs(60))
             .build();
-        let base = aws_config::defaults(BehaviorVersion::latest())
-            .region(region)
+        let http = https_client(ca_bundle);
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(region.clone())
             .timeout_config(timeouts)
-            .http_client(https_client(ca_bundle))
-            .load()
-            .await;
+            .http_client(http.clone());
+        if let Some(profile) = &settings.profile {
+            // The profile's credentials only: the default chain would put
+            // the environment's keys first.
+            let provider_config = ProviderConfig::without_region()
+                .with_region(Some(region))
+                .with_http_client(http);
+            let provider = ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build();
+            loader = loader.profile_name(profile).credentials_provider(provider);
+        }
+        let base = loader.load().await;
         let sdk_config = match &settings.role {
             None => base,
             Some(role) => {

@@ -240,3 +240,148 @@ impl CycleTokens {
         .clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AwsSettings;
+    use crate::metrics::Metrics;
+    use crate::secret::Secret;
+
+    fn host(text: &str) -> RegistryHost {
+        RegistryHost::parse(text).unwrap()
+    }
+
+    /// Builds a source; no network call happens.
+    async fn source(
+        name: &str,
+        region: Option<&str>,
+        accounts: &[&str],
+        aliases: &[(&str, &str)],
+    ) -> Source {
+        let tokens = TokenSource::new(
+            &AwsSettings::default(),
+            aws_sdk_ecr::config::Region::new("us-east-1"),
+            None,
+            Arc::new(Metrics::new()),
+        )
+        .await;
+        Source {
+            name: name.into(),
+            tokens,
+            region: region.map(str::to_string),
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            aliases: aliases
+                .iter()
+                .map(|(alias, ecr)| (host(alias), EcrHost::parse(&host(ecr)).unwrap()))
+                .collect(),
+            proxy_host: None,
+        }
+    }
+
+    fn token(source: usize, region: &str) -> Claim {
+        Claim::Token(TokenKey {
+            source,
+            region: region.into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_discovering_source_claims_every_region_and_listed_accounts() {
+        let sources = Sources::new(vec![source("env", None, &["210987654321"], &[]).await]);
+        let all = [0];
+        assert_eq!(
+            sources.claim(
+                &host("210987654321.dkr.ecr.ap-southeast-2.amazonaws.com"),
+                &all
+            ),
+            token(0, "ap-southeast-2")
+        );
+        assert_eq!(
+            sources.claim(
+                &host("210987654321.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn"),
+                &all
+            ),
+            token(0, "cn-north-1")
+        );
+        assert_eq!(
+            sources.claim(&host("123456789012.dkr.ecr.us-east-1.amazonaws.com"), &all),
+            Claim::Unclaimed,
+            "another account"
+        );
+        assert_eq!(
+            sources.claim(&host("index.docker.io"), &all),
+            Claim::Unclaimed
+        );
+        assert_eq!(
+            sources.claim(&host("public.ecr.aws"), &all),
+            Claim::Unclaimed
+        );
+        assert!(matches!(
+            sources.claim(&host("210987654321.dkr.ecr.us-east-1.vpce.amazonaws.com"), &all),
+            Claim::Unservable(reason) if reason.contains("VPC endpoint")
+        ));
+        assert_eq!(
+            sources.claim(
+                &host("210987654321.dkr.ecr.ap-southeast-2.amazonaws.com"),
+                &[]
+            ),
+            Claim::Unclaimed,
+            "no source allowed"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_source_listing_the_account_wins_then_the_first() {
+        let sources = Sources::new(vec![
+            source("any-eu", Some("eu-west-1"), &[], &[]).await,
+            source("partner-eu", Some("eu-west-1"), &["210987654321"], &[]).await,
+            source("other-eu", Some("eu-west-1"), &[], &[]).await,
+            source(
+                "us",
+                Some("us-east-1"),
+                &[],
+                &[(
+                    "registry.example.com",
+                    "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                )],
+            )
+            .await,
+        ]);
+        let all = [0, 1, 2, 3];
+        let partner = host("210987654321.dkr.ecr.eu-west-1.amazonaws.com");
+        assert_eq!(sources.claim(&partner, &all), token(1, "eu-west-1"));
+        let own = host("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        assert_eq!(sources.claim(&own, &all), token(0, "eu-west-1"));
+        // A target that does not use the first source gets the next one.
+        assert_eq!(sources.claim(&own, &[2, 3]), token(2, "eu-west-1"));
+        assert_eq!(
+            sources.claim(&host("123456789012.dkr.ecr.sa-east-1.amazonaws.com"), &all),
+            Claim::Unclaimed,
+            "no source has the region"
+        );
+        assert_eq!(
+            sources.claim(&host("Registry.Example.com"), &all),
+            token(3, "us-east-1")
+        );
+        assert_eq!(
+            sources.claim(&host("registry.example.com"), &[0, 1, 2]),
+            Claim::Unclaimed
+        );
+    }
+
+    #[test]
+    fn auto_create_hosts_follow_the_token_host() {
+        let token = EcrToken {
+            host: host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+            username: "AWS".into(),
+            password: Secret::new("x"),
+            expires_at: None,
+        };
+        assert_eq!(own_hosts(&token, &[]), [token.host.clone()]);
+        assert_eq!(
+            own_hosts(&token, &["210987654321".into()]),
+            [host("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn")]
+        );
+    }
+}

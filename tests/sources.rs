@@ -381,3 +381,50 @@ async fn config_file_mistakes_and_conflicts_exit_2_naming_the_culprit() {
     );
     assert!(sim.requests().is_empty(), "nothing is asked of Rancher");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_profile_gives_one_daemon_an_identity_in_another_partition() {
+    const CHINA_ACCOUNT: &str = "333344445555";
+    let sim = RancherSim::start().await;
+    add_environment(&sim, "1a5");
+    let home = registry(&sim, "1a5", &host(OWN, "us-east-1"), "stale");
+    let china_host = format!("{CHINA_ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn");
+    let china = registry(&sim, "1a5", &china_host, "stale");
+    let front = AwsFront::start(Script::Forward).await;
+    // The China identity: a role of that partition, assumed from keys of
+    // its own profile (not the default chain's).
+    let aws_config = scratch_file(
+        "aws-config",
+        &format!(
+            "[profile china]\nrole_arn = arn:aws-cn:iam::{CHINA_ACCOUNT}:role/ecr-pull\n\
+             source_profile = china-keys\n\n\
+             [profile china-keys]\naws_access_key_id = AKIAEXAMPLECHINA0001\n\
+             aws_secret_access_key = china-secret-access-key\n"
+        ),
+    );
+    let path = scratch_file(
+        "partitions.toml",
+        "[[source]]\nname = \"home\"\nregion = \"us-east-1\"\n\n\
+         [[source]]\nname = \"china\"\nregion = \"cn-north-1\"\nprofile = \"china\"\n\n\
+         [[target]]\n",
+    );
+    let mut env = base_env(&format!("{}/v2-beta/projects/1a5", sim.url()));
+    set(&mut env, "AWS_ENDPOINT_URL", &front.url);
+    set(&mut env, "AWS_CONFIG_FILE", &aws_config);
+    set(&mut env, "CONFIG_FILE", &path);
+    let result = run(&env, &["--once"]).await;
+    let output = result.output();
+    assert_eq!(result.status.code(), Some(0), "{output}");
+    assert_eq!(secret(&sim, &home), moto_password(OWN), "{output}");
+    assert_eq!(
+        secret(&sim, &china),
+        moto_password(CHINA_ACCOUNT),
+        "{output}"
+    );
+    assert_eq!(
+        token_calls(&front),
+        counts(&[("cn-north-1", 1), ("us-east-1", 1)]),
+        "{output}"
+    );
+    assert!(!output.contains("china-secret-access-key"), "{output}");
+}

@@ -19,6 +19,7 @@
 //! registry_ids = ["210987654321"]                        # optional
 //! role_arn = "arn:aws:iam::210987654321:role/ecr-pull"   # optional
 //! external_id = "..."                                    # optional
+//! profile = "china"          # optional: credentials from this AWS profile
 //! aliases = { "registry.example.com" = "210987654321.dkr.ecr.eu-west-1.amazonaws.com" }
 //!
 //! [[target]]                      # a Rancher and the environments to serve
@@ -67,6 +68,10 @@ pub struct Source {
     pub registry_ids: Vec<String>,
     /// A role to assume (through STS) on top of the default credentials.
     pub role: Option<RoleSettings>,
+    /// A profile of the shared AWS files whose credentials this source
+    /// starts from instead of the default chain's: how one daemon holds
+    /// identities of several partitions (China, GovCloud, ...).
+    pub profile: Option<String>,
     /// Non-ECR registry hosts (mirrors, vanity names) that stand for an ECR
     /// registry of this source's region.
     pub aliases: BTreeMap<RegistryHost, EcrHost>,
@@ -351,6 +356,7 @@ struct RawSource {
     registry_ids: Option<Spanned<Vec<Spanned<String>>>>,
     role_arn: Option<Spanned<String>>,
     external_id: Option<Spanned<String>>,
+    profile: Option<Spanned<String>>,
     aliases: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
@@ -436,6 +442,14 @@ fn decide_source(table: &Spanned<RawSource>, at: &At) -> Result<Source, ConfigFi
         ),
     };
 
+    let profile = match &raw.profile {
+        None => None,
+        Some(profile) if profile.get_ref().trim().is_empty() => {
+            return Err(at(profile.span(), "source.profile", "it is empty".into()))
+        }
+        Some(profile) => Some(profile.get_ref().trim().to_string()),
+    };
+
     let mut aliases = BTreeMap::new();
     for (alias, target) in raw.aliases.iter().flat_map(|a| a.get_ref()) {
         let key = "source.aliases";
@@ -480,6 +494,7 @@ fn decide_source(table: &Spanned<RawSource>, at: &At) -> Result<Source, ConfigFi
         region: region_text,
         registry_ids,
         role,
+        profile,
         aliases,
         line: at(table.span(), "", String::new()).line,
     })
@@ -851,6 +866,7 @@ auto_create = false
             ("registry_ids = [\"123456789012,210987654321\"]", "source.registry_ids", "12-digit"),
             ("role_arn = \"ecr-pull\"", "source.role_arn", "not an IAM role ARN"),
             ("external_id = \"x\"", "source.external_id", "role_arn"),
+            ("profile = \" \"", "source.profile", "empty"),
             (
                 "aliases = { \"m.example.com\" = \"m2.example.com\" }",
                 "source.aliases",

@@ -150,6 +150,9 @@ pub struct AwsSettings {
     pub region: Option<String>,
     pub registry_ids: Vec<String>,
     pub role: Option<RoleSettings>,
+    /// A shared-files profile to take credentials from instead of the
+    /// default chain (a config file source's `profile`).
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,6 +225,7 @@ fn from_environment(
                 )
             })
             .transpose()?,
+        profile: None,
     };
     let discover = parse_flag("ECR_DISCOVER (--ecr-discover)", cli.ecr_discover.clone())?;
     let source = SourceSettings {
@@ -323,6 +327,7 @@ fn from_file(
                 region: Some(source.region.clone()),
                 registry_ids: source.registry_ids.clone(),
                 role: source.role.clone(),
+                profile: source.profile.clone(),
             },
             any_region: false,
             aliases: source.aliases.clone(),

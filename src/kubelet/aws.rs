@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::default_provider::credentials::DefaultCredentialsChain;
 use aws_config::meta::ProviderChainError;
+use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_ecr::config::{Region, SharedHttpClient};
 
@@ -43,11 +45,12 @@ pub async fn fetch_token(
     ca_bundle: Option<&[u8]>,
 ) -> Result<EcrToken, Failure> {
     let region = plan.region().to_string();
+    let profile = plan.profile.as_deref();
     let http = crate::ecr::https_client(ca_bundle);
     let credentials = match &plan.identity {
-        Identity::DefaultChain => default_credentials(&region, &http).await?,
+        Identity::DefaultChain => default_credentials(&region, &http, profile).await?,
         Identity::SourceRole { role, .. } => {
-            let base = default_credentials(&region, &http).await?;
+            let base = default_credentials(&region, &http, profile).await?;
             let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, Some(base)).await);
             let mut request = sts
                 .assume_role()
@@ -163,10 +166,12 @@ async fn sdk_config(
     .await
 }
 
-/// The SDK's default chain, with IMDS limited to two one-second tries.
+/// The SDK's default chain (from `profile` when a source names one), with
+/// IMDS limited to two one-second tries.
 async fn default_credentials(
     region: &str,
     http: &SharedHttpClient,
+    profile: Option<&str>,
 ) -> Result<Credentials, Failure> {
     let provider_config = ProviderConfig::without_region()
         .with_region(Some(Region::new(region.to_string())))
@@ -177,12 +182,24 @@ async fn default_credentials(
         .read_timeout(IMDS_TIMEOUT)
         .max_attempts(2)
         .build();
-    let chain = DefaultCredentialsChain::builder()
-        .configure(provider_config)
-        .imds_client(imds)
-        .build()
-        .await;
-    match tokio::time::timeout(CREDENTIALS_TIMEOUT, chain.provide_credentials()).await {
+    // A source's profile alone: the default chain would put the
+    // environment's keys first.
+    let provider = match profile {
+        Some(profile) => SharedCredentialsProvider::new(
+            ProfileFileCredentialsProvider::builder()
+                .configure(&provider_config)
+                .profile_name(profile)
+                .build(),
+        ),
+        None => SharedCredentialsProvider::new(
+            DefaultCredentialsChain::builder()
+                .configure(provider_config)
+                .imds_client(imds)
+                .build()
+                .await,
+        ),
+    };
+    match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
         Ok(Ok(credentials)) => Ok(credentials),
         Ok(Err(err)) => Err(credentials_failure(&err)),
         Err(_) => Err(Failure::TimedOut {

@@ -60,6 +60,9 @@ pub enum Identity {
 pub struct Plan {
     pub api: TokenApi,
     pub identity: Identity,
+    /// The `[[source]]`'s profile: its credentials replace the default
+    /// chain's (a role, if any, is assumed with them).
+    pub profile: Option<String>,
     /// Said on stderr when the run succeeds (a guess the user should know of).
     pub notice: Option<String>,
 }
@@ -117,6 +120,7 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
                     return Ok(Plan {
                         api,
                         identity: identity(context, None)?,
+                        profile: None,
                         notice,
                     });
                 }
@@ -135,6 +139,7 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
     Ok(Plan {
         api,
         identity: identity(context, source)?,
+        profile: source.and_then(|s| s.profile.clone()),
         notice,
     })
 }
