@@ -195,11 +195,14 @@ impl fmt::Display for TokenFailure {
     }
 }
 
+/// One (source, region)'s token of a cycle, or why there is none.
+type TokenCell = OnceCell<Result<EcrToken, TokenFailure>>;
+
 /// The tokens of one cycle: asked for once per (source, region), on first
 /// need, and shared by every environment of the cycle.
 pub struct CycleTokens {
     sources: Arc<Sources>,
-    cells: Mutex<HashMap<TokenKey, Arc<OnceCell<Result<EcrToken, TokenFailure>>>>>,
+    cells: Mutex<HashMap<TokenKey, Arc<TokenCell>>>,
 }
 
 impl CycleTokens {
@@ -378,7 +381,7 @@ mod tests {
             password: Secret::new("x"),
             expires_at: None,
         };
-        assert_eq!(own_hosts(&token, &[]), [token.host.clone()]);
+        assert_eq!(own_hosts(&token, &[]), std::slice::from_ref(&token.host));
         assert_eq!(
             own_hosts(&token, &["210987654321".into()]),
             [host("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn")]
