@@ -1,8 +1,9 @@
 //! One daemon for a whole Rancher: 100 environments of 200 registries each,
-//! 20 ms of latency injected on every Rancher request. Measures the wall
-//! time of a cycle (cold, with discovery, and steady), the Rancher requests
-//! per cycle against the floor, the ECR calls, and peak memory. Numbers
-//! only, no thresholds.
+//! 1 to 3 of them ECR registries in 3 regions (ECR_DISCOVER), 20 ms of
+//! latency injected on every Rancher request. Measures the wall time of a
+//! cycle (cold, with discovery, and steady), the Rancher requests per cycle
+//! against the floor, the ECR calls per region (counted by an AWS front
+//! before moto), and peak memory. Numbers only, no thresholds.
 //!
 //!     cargo bench --bench environments
 //!
@@ -18,7 +19,10 @@ mod support;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use support::daemon::{base_env, run, set, spawn, ECR_HOST, RANCHER_SECRET_KEY};
+use std::collections::BTreeMap;
+
+use support::aws_front::{AwsFront, Script};
+use support::daemon::{base_env, run, set, spawn, RANCHER_SECRET_KEY};
 use support::rancher_sim::{KeyKind, RancherSim, Role};
 
 const ENVIRONMENTS: usize = 100;
@@ -26,19 +30,49 @@ const REGISTRIES: usize = 200;
 const LATENCY: Duration = Duration::from_millis(20);
 const USER_KEY: &str = "USERKEY0000000000000";
 const USER: &str = "1a2000";
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
-fn seed(sim: &RancherSim) {
+/// The ECR registries of environment `e`: 1 to 3, each in another region.
+fn ecr_hosts(e: usize) -> Vec<String> {
+    (0..1 + e % 3)
+        .map(|k| {
+            let region = REGIONS[(e + k) % REGIONS.len()];
+            format!("123456789012.dkr.ecr.{region}.amazonaws.com")
+        })
+        .collect()
+}
+
+/// Seeds the simulator; returns the number of ECR registries.
+fn seed(sim: &RancherSim) -> usize {
+    let mut ecr = 0;
     sim.add_key(USER_KEY, RANCHER_SECRET_KEY, KeyKind::User, Some(USER));
     for e in 0..ENVIRONMENTS {
         let id = format!("1a{}", 10 + e);
         sim.add_project_with(&id, &format!("env-{e}"), "cattle", "active");
         sim.add_member(&id, USER, Role::Restricted);
-        for r in 0..REGISTRIES - 1 {
+        let hosts = ecr_hosts(e);
+        for r in 0..REGISTRIES - hosts.len() {
             sim.add_registry(&id, &format!("registry-{r}.example.com"), "active");
         }
-        let registry = sim.add_registry(&id, ECR_HOST, "active");
-        sim.add_credential(&id, &registry, "AWS", "stale", "active");
+        for host in &hosts {
+            let registry = sim.add_registry(&id, host, "active");
+            sim.add_credential(&id, &registry, "AWS", "stale", "active");
+        }
+        ecr += hosts.len();
     }
+    ecr
+}
+
+/// GetAuthorizationToken calls seen after the first `skip` requests, by
+/// region.
+fn token_calls(front: &AwsFront, skip: usize) -> BTreeMap<String, usize> {
+    let mut calls = BTreeMap::new();
+    for seen in front.seen().into_iter().skip(skip) {
+        if seen.operation == "GetAuthorizationToken" {
+            *calls.entry(seen.region).or_default() += 1;
+        }
+    }
+    calls
 }
 
 /// The timestamps of the "next refresh in" lines, in seconds.
@@ -66,9 +100,12 @@ fn main() {
 
 async fn measure() {
     let sim = RancherSim::start().await;
-    seed(&sim);
+    let ecr_registries = seed(&sim);
     sim.set_latency(LATENCY);
+    let front = AwsFront::start(Script::Forward).await;
     let mut env = base_env(&format!("{}/v2-beta", sim.url()));
+    set(&mut env, "AWS_ENDPOINT_URL", &front.url);
+    set(&mut env, "ECR_DISCOVER", "true");
     set(&mut env, "CATTLE_ACCESS_KEY", USER_KEY);
     set(&mut env, "RANCHER_ENVIRONMENTS", "all");
     set(&mut env, "LOG_LEVEL", "info");
@@ -80,6 +117,7 @@ async fn measure() {
     let cold = started.elapsed();
     assert!(once.status.success(), "{}", once.output());
     let cold_requests = sim.request_count();
+    let cold_ecr = token_calls(&front, 0);
 
     // Steady: the daemon's next cycles.
     set(&mut env, "REFRESH_INTERVAL", "2s");
@@ -90,12 +128,14 @@ async fn measure() {
         })
         .await;
     sim.clear_requests();
+    let seen_before = front.seen().len();
     daemon
         .wait_for("a second cycle", |d| {
             d.output().matches("next refresh in").count() >= 2
         })
         .await;
     let steady_requests = sim.request_count();
+    let steady_ecr = token_calls(&front, seen_before);
     let ends = cycle_ends(&daemon.output());
     let steady = ends
         .get(1)
@@ -109,12 +149,21 @@ async fn measure() {
     daemon.terminate().await;
 
     // The floor: the environment list, then per environment one registry
-    // page, one credential list and one PUT.
-    let floor = 1 + ENVIRONMENTS * 3;
+    // page, and per ECR registry one credential list and one PUT.
+    let floor = 1 + ENVIRONMENTS + 2 * ecr_registries;
+    let calls = |by_region: &BTreeMap<String, usize>| {
+        by_region
+            .iter()
+            .map(|(region, n)| format!("{region}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "### {ENVIRONMENTS} environments x {REGISTRIES} registries, {} ms Rancher latency\n",
+        "### {ENVIRONMENTS} environments x {REGISTRIES} registries ({ecr_registries} of them ECR, \
+         in {} regions), {} ms Rancher latency\n",
+        REGIONS.len(),
         LATENCY.as_millis()
     );
     let _ = writeln!(report, "Binary: `{}`\n", support::daemon::binary());
@@ -133,7 +182,13 @@ async fn measure() {
     );
     let _ = writeln!(
         report,
-        "| ECR calls per cycle | 1 (one region, one identity) |"
+        "| GetAuthorizationToken calls, cold cycle | {} |",
+        calls(&cold_ecr)
+    );
+    let _ = writeln!(
+        report,
+        "| GetAuthorizationToken calls, steady cycle | {} |",
+        calls(&steady_ecr)
     );
     let _ = writeln!(
         report,
