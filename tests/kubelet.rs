@@ -1175,3 +1175,36 @@ async fn the_daemons_check_tries_the_image_too() {
         result.output()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_profile_replaces_the_default_credentials() {
+    let front = AwsFront::start(Script::Forward).await;
+    let aws_config = config_file(
+        "profile-aws-config",
+        "[profile china]\nrole_arn = arn:aws-cn:iam::333344445555:role/ecr-pull\n\
+         source_profile = china-keys\n\n\
+         [profile china-keys]\naws_access_key_id = AKIAEXAMPLECHINA0001\n\
+         aws_secret_access_key = china-secret-access-key\n",
+    );
+    let config = config_file(
+        "profile",
+        "[[source]]\nname = \"china\"\nregion = \"cn-north-1\"\nprofile = \"china\"\n",
+    );
+    let out = provide(
+        &with(node_env(&front.url), "AWS_CONFIG_FILE", &aws_config),
+        &["--config", &config],
+        &request(V1, "333344445555.dkr.ecr.cn-north-1.amazonaws.com.cn/app:1"),
+    )
+    .await;
+    let response = decoded(&out);
+    // The profile's role (another account), not the environment's keys.
+    assert_eq!(
+        response.auth["333344445555.dkr.ecr.cn-north-1.amazonaws.com.cn"].password,
+        password_of("333344445555")
+    );
+    assert!(
+        !out.stderr.contains("china-secret-access-key"),
+        "{}",
+        out.stderr
+    );
+}

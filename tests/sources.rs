@@ -428,3 +428,28 @@ async fn a_source_profile_gives_one_daemon_an_identity_in_another_partition() {
     );
     assert!(!output.contains("china-secret-access-key"), "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_with_discover_names_each_problem_and_writes_nothing() {
+    let (sim, ids) = mixed_environment().await;
+    registry(
+        &sim,
+        "1a5",
+        "210987654321.dkr.ecr.us-east-1.vpce.amazonaws.com",
+        "stale",
+    );
+    let front = AwsFront::start(Script::Forward).await;
+    let result = run(&discover_env(&sim, &front), &["--check"]).await;
+    let output = result.output();
+    assert_eq!(result.status.code(), Some(1), "{output}");
+    assert!(output.contains("ok   AWS identity"), "{output}");
+    assert!(output.contains("ok   ECR token: us-east-1"), "{output}");
+    let environment = output
+        .lines()
+        .find(|line| line.starts_with("FAIL environment 1a5"))
+        .unwrap_or_else(|| panic!("no line for 1a5:\n{output}"));
+    assert!(environment.contains("VPC endpoint"), "{environment}");
+    for credential in ids.values() {
+        assert_ne!(secret(&sim, credential), moto_password(OWN), "{output}");
+    }
+}
