@@ -190,8 +190,13 @@ async fn check_image(
     let listed = tokens
         .iter()
         .find(|token| reconcile::target_host(policy, token) == image.host)
-        .map(|token| (token.clone(), updater.token_source().region().to_string()));
-    let Some((token, region)) = claimed.or(listed) else {
+        .map(|token| Ok((token.clone(), updater.token_source().region().to_string())));
+    let found = match claimed.or(listed) {
+        Some(Ok(found)) => Some(found),
+        Some(Err(failure)) => return (false, failure.to_string()),
+        None => None,
+    };
+    let Some((token, region)) = found else {
         let served: Vec<String> = tokens
             .iter()
             .map(|token| reconcile::target_host(policy, token).to_string())
@@ -243,6 +248,12 @@ fn environment_verdict(environment: &EnvironmentReport) -> (bool, String) {
                     .iter()
                     .map(|o| o.host.as_str())
                     .collect();
+                if hosts.is_empty() {
+                    return (
+                        true,
+                        "writable; no ECR registry here that a source serves".to_string(),
+                    );
+                }
                 (true, format!("writable; would write {}", hosts.join(", ")))
             } else {
                 (false, problems.join("; "))

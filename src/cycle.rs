@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
@@ -402,49 +403,58 @@ impl Updater {
 
     /// The token this daemon writes for `host`, claimed as a cycle would,
     /// for `--check-image`: `None` when no source serves the host.
-    pub async fn claimed_token(&self, host: &RegistryHost) -> Option<(EcrToken, String)> {
+    pub async fn claimed_token(
+        &self,
+        host: &RegistryHost,
+    ) -> Option<Result<(EcrToken, String), TokenFailure>> {
         let all: Vec<usize> = (0..self.sources.len()).collect();
         let Claim::Token(key) = self.sources.claim(host, &all) else {
             return None;
         };
         let cycle = CycleTokens::new(self.sources.clone());
-        let token = cycle.get(&key).await.ok()?;
-        Some((token, key.region))
+        Some(cycle.get(&key).await.map(|token| (token, key.region)))
     }
 
-    /// One refresh cycle over every target. Never fails as a whole: the
-    /// report says what happened.
+    /// One refresh cycle over every target, all at once (a slow Rancher
+    /// does not hold up the others). Never fails as a whole: the report
+    /// says what happened.
     pub async fn refresh(&mut self) -> CycleReport {
+        let cycle = Arc::new(CycleTokens::new(self.sources.clone()));
+        let (sources, supply, policy) = (&self.sources, self.supply, &self.policy);
+        let parts = join_all(self.targets.iter_mut().map(|target| {
+            let cycle = cycle.clone();
+            async move {
+                let policy = Policy {
+                    auto_create: target.auto_create,
+                    ..policy.clone()
+                };
+                let fetch = match supply {
+                    Supply::Listed => Fetch::Listed(&sources.get(0).tokens),
+                    Supply::Discovered => Fetch::Ready(Tokens::Claimed {
+                        cycle,
+                        sources: target.sources.clone(),
+                    }),
+                };
+                let mut part = match &mut target.scope {
+                    Scope::Single { endpoints } => {
+                        refresh_single(fetch, &target.rancher, &policy, endpoints).await
+                    }
+                    Scope::Many(many) => refresh_many(fetch, &target.rancher, &policy, many).await,
+                };
+                for environment in &mut part.environments {
+                    environment.target = target.label.clone();
+                }
+                part
+            }
+        }))
+        .await;
         let mut report = CycleReport {
             failures: Vec::new(),
             environments: Vec::new(),
         };
-        let cycle = Arc::new(CycleTokens::new(self.sources.clone()));
-        for target in &mut self.targets {
-            let policy = Policy {
-                auto_create: target.auto_create,
-                ..self.policy.clone()
-            };
-            let fetch = match self.supply {
-                Supply::Listed => Fetch::Listed(&self.sources.get(0).tokens),
-                Supply::Discovered => Fetch::Ready(Tokens::Claimed {
-                    cycle: cycle.clone(),
-                    sources: target.sources.clone(),
-                }),
-            };
-            let part = match &mut target.scope {
-                Scope::Single { endpoints } => {
-                    refresh_single(fetch, &target.rancher, &policy, endpoints).await
-                }
-                Scope::Many(many) => refresh_many(fetch, &target.rancher, &policy, many).await,
-            };
+        for part in parts {
             report.failures.extend(part.failures);
-            report
-                .environments
-                .extend(part.environments.into_iter().map(|mut environment| {
-                    environment.target = target.label.clone();
-                    environment
-                }));
+            report.environments.extend(part.environments);
         }
         report
     }
@@ -707,8 +717,14 @@ async fn apply_claimed(
             };
             match cycle.get(&key).await {
                 Ok(token) => {
-                    let accounts = &cycle.sources().get(index).accounts;
-                    for host in own_hosts(&token, accounts) {
+                    let source = cycle.sources().get(index);
+                    // A pull proxy stands for the source's own registry:
+                    // it is the one Rancher pulls through, so the one made.
+                    let hosts = match &source.proxy_host {
+                        Some(proxy) => vec![proxy.clone()],
+                        None => own_hosts(&token, &source.accounts),
+                    };
+                    for host in hosts {
                         wanted.entry(host).or_insert_with(|| Ok(key.clone()));
                     }
                 }

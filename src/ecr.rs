@@ -68,6 +68,18 @@ pub enum AwsFailure {
 }
 
 impl EcrError {
+    /// Whether the failure may pass by itself soon: throttling, an
+    /// unreachable endpoint or metadata service.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            EcrError::Api {
+                kind: AwsFailure::Throttled | AwsFailure::Unreachable | AwsFailure::Metadata,
+                ..
+            }
+        )
+    }
+
     /// A short cause label, for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {

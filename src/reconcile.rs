@@ -114,10 +114,17 @@ impl Problem {
         }
     }
 
-    /// Whether trying again soon may help: Rancher failures, yes; a missing
-    /// or switched-off registry waits for a person.
+    /// Whether trying again soon may help: Rancher failures and passing AWS
+    /// trouble, yes; a missing or switched-off registry waits for a person.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Problem::Rancher { .. } | Problem::Token(_))
+        match self {
+            Problem::Rancher { .. } => true,
+            // Throttling or an unreachable endpoint passes; a denied region
+            // (another partition, a missing permission) waits for a person,
+            // and must not keep every other registry on retry backoff.
+            Problem::Token(failure) => failure.error.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -224,15 +231,13 @@ pub fn matching_registries<'a>(
     (live, dormant)
 }
 
-/// The hosts of the registries Rancher has (in use or switched off by a
-/// user; not those being removed), in order: what ECR_DISCOVER looks at.
+/// The hosts of the registries Rancher uses, in order: what ECR_DISCOVER
+/// looks at. One a user switched off was not asked for, so it is not
+/// reported either.
 pub fn registry_hosts(registries: &[Registry]) -> std::collections::BTreeSet<RegistryHost> {
     registries
         .iter()
-        .filter(|r| {
-            let state = r.state.as_str();
-            LIVE_STATES.contains(&state) || DORMANT_STATES.contains(&state)
-        })
+        .filter(|r| LIVE_STATES.contains(&r.state.as_str()))
         .filter_map(|r| RegistryHost::parse(r.server_address.as_deref()?).ok())
         .collect()
 }

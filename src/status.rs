@@ -139,6 +139,18 @@ impl Status {
                 },
             );
             self.record_outcomes(&mut state, &id, environment, now, next_refresh);
+            // A registry no longer in a fully served environment (removed,
+            // or given another address) is forgotten, not left to go stale.
+            if environment.disposition == Disposition::Served && environment.failures.is_empty() {
+                let current: Vec<String> = environment
+                    .outcomes
+                    .iter()
+                    .map(|o| o.host.to_string())
+                    .collect();
+                state
+                    .registries
+                    .retain(|(env, host), _| *env != id || current.contains(host));
+            }
         }
     }
 
@@ -313,6 +325,30 @@ mod tests {
         let (healthy, body) = status.health(t0 + 6 * HOUR + Duration::from_secs(301));
         assert!(!healthy);
         assert_eq!(body["status"], "unhealthy");
+    }
+
+    #[test]
+    fn a_registry_gone_from_rancher_is_forgotten() {
+        let status = Status::new(Duration::from_secs(300), 0);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        status.record(&report(true), t0, t0 + HOUR);
+        // Next cycle the environment has no such registry any more.
+        let mut gone = report(true);
+        gone.environments[0].outcomes.clear();
+        status.record(&gone, t0 + HOUR, t0 + 2 * HOUR);
+        let (healthy, body) = status.health(t0 + 3 * HOUR);
+        assert!(healthy, "{body}");
+        assert_eq!(body["registries"], serde_json::json!([]));
+        // A failed environment keeps what it knew.
+        status.record(&report(true), t0, t0 + HOUR);
+        let mut failed = report(true);
+        failed.environments[0].outcomes.clear();
+        failed.environments[0]
+            .failures
+            .push(crate::cycle::CycleFailure::Task("boom".into()));
+        status.record(&failed, t0 + HOUR, t0 + 2 * HOUR);
+        let (_, body) = status.health(t0 + HOUR);
+        assert_eq!(body["registries"].as_array().map(Vec::len), Some(1));
     }
 
     #[test]

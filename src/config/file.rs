@@ -566,6 +566,13 @@ fn decide_target(
 
     let names = match &raw.sources {
         None => sources.iter().map(|s| s.name.clone()).collect(),
+        Some(list) if list.get_ref().is_empty() => {
+            return Err(at(
+                list.span(),
+                "target.sources",
+                "the list is empty: name sources, or leave the key out for every source".into(),
+            ))
+        }
         Some(list) => {
             let mut names = Vec::new();
             for name in list.get_ref() {

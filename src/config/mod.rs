@@ -304,7 +304,10 @@ fn from_file(
     })?;
     let in_file = |line: usize, reason: String| ConfigError::Invalid {
         setting: SETTING,
-        reason: format!("{}:{line}: {reason}", path.display()),
+        reason: match line {
+            0 => format!("{}: {reason}", path.display()),
+            line => format!("{}:{line}: {reason}", path.display()),
+        },
     };
     if file.sources.is_empty() {
         return Err(in_file(
@@ -352,6 +355,21 @@ fn from_file(
             ));
         }
         rancher.environments = environments;
+        if let Some(first) = targets.iter().position(|t: &TargetSettings| {
+            t.rancher.url == rancher.url
+                && t.rancher.access_key == rancher.access_key
+                && t.rancher.environments == rancher.environments
+        }) {
+            let Target::Rancher(first) = &file.targets[first];
+            return Err(in_file(
+                target.line,
+                format!(
+                    "this [[target]] serves the same Rancher, key and environments as the one \
+                     at line {}: merge them",
+                    first.line
+                ),
+            ));
+        }
         let indexes = target
             .sources
             .iter()
