@@ -15,9 +15,10 @@
 //! ones are picked up), then reconciles each chosen one in a task of its
 //! own, a bounded number at once. A cycle never waits for an environment
 //! still busy from the previous one: it reports it late and refreshes the
-//! others on time. The [`CycleReport`] has one entry per environment.
+//! others on time; what the late task did is reported by the first cycle
+//! after it finished. The [`CycleReport`] has one entry per environment.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -558,16 +559,25 @@ async fn refresh_many(
         return report;
     };
     let named = matches!(many.selection, Selection::Named(_));
+    let serving: HashSet<String> = chosen.serve.iter().map(|e| e.id.clone()).collect();
     let mut started = Vec::new();
     for environment in chosen.serve {
-        if let Some(task) = many.running.get(&environment.id) {
-            if !task.is_finished() {
-                let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
-                late.name = Some(environment.name);
-                late.orchestration = environment.orchestration;
-                report.environments.push(late);
+        if let Some(task) = many.running.remove(&environment.id) {
+            if task.is_finished() {
+                // It finished after its cycle stopped waiting: what it did
+                // is reported now, and the next cycle starts it again.
+                report.environments.push(match task.await {
+                    Ok(done) => done,
+                    Err(join_error) => task_failed(environment.id, join_error),
+                });
                 continue;
             }
+            many.running.insert(environment.id.clone(), task);
+            let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
+            late.name = Some(environment.name);
+            late.orchestration = environment.orchestration;
+            report.environments.push(late);
+            continue;
         }
         let task = tokio::spawn(refresh_environment(
             rancher.clone(),
@@ -593,12 +603,9 @@ async fn refresh_many(
             }
             Ok(Err(join_error)) => {
                 many.running.remove(&environment.id);
-                tracing::error!(environment = %environment.id, "the environment's task failed: {join_error}");
-                let mut failed = EnvironmentReport::new(Some(environment.id), Disposition::Served);
-                failed
-                    .failures
-                    .push(CycleFailure::Task(join_error.to_string()));
-                report.environments.push(failed);
+                report
+                    .environments
+                    .push(task_failed(environment.id, join_error));
             }
             Err(_) => {
                 let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
@@ -608,9 +615,20 @@ async fn refresh_many(
             }
         }
     }
-    // Environments no longer selected are not waited for either.
-    many.running.retain(|_, task| !task.is_finished());
+    // A task that finishes after the wait is reported by the next cycle;
+    // one of an environment no longer selected is dropped once finished.
+    many.running
+        .retain(|id, task| serving.contains(id) || !task.is_finished());
     report
+}
+
+fn task_failed(id: String, join_error: tokio::task::JoinError) -> EnvironmentReport {
+    tracing::error!(environment = %id, "the environment's task failed: {join_error}");
+    let mut failed = EnvironmentReport::new(Some(id), Disposition::Served);
+    failed
+        .failures
+        .push(CycleFailure::Task(join_error.to_string()));
+    failed
 }
 
 /// One environment of many: discover it (scoped), list its registries,

@@ -205,14 +205,13 @@ impl Status {
                 .collect();
             let all_fresh =
                 registries.len() >= self.expected && registries.iter().all(|(_, r)| fresh(r));
+            // Said even while its registries are still fresh.
+            let late = (environment.disposition == Disposition::Late)
+                .then(|| "still busy from an earlier cycle".to_string());
             let (verdict, reason, counts) = match &environment.disposition {
                 Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
-                _ if all_fresh => ("fresh", environment.error.clone(), true),
-                Disposition::Late => (
-                    "stale",
-                    Some("still busy from an earlier cycle".to_string()),
-                    true,
-                ),
+                _ if all_fresh => ("fresh", late.or_else(|| environment.error.clone()), true),
+                Disposition::Late => ("stale", late, true),
                 _ if registries.iter().any(|(_, r)| r.last_success.is_some()) => {
                     ("stale", environment.error.clone(), true)
                 }
@@ -424,7 +423,13 @@ mod tests {
             }],
         };
         status.record(&late, t0 + HOUR, t0 + 2 * HOUR);
-        assert!(status.health(t0 + HOUR).0);
+        let (healthy, body) = status.health(t0 + HOUR);
+        assert!(healthy, "{body}");
+        assert_eq!(body["environments"][0]["state"], "fresh", "{body}");
+        assert_eq!(
+            body["environments"][0]["reason"], "still busy from an earlier cycle",
+            "{body}"
+        );
         let (healthy, body) = status.health(t0 + 2 * HOUR);
         assert!(!healthy);
         assert_eq!(body["environments"][0]["state"], "stale", "{body}");

@@ -334,3 +334,190 @@ async fn an_account_key_without_rancher_environments_writes_nothing() {
     assert!(sim.requests().iter().all(|r| r.method == "GET"));
     assert!(!written(&sim, "1a5"));
 }
+
+/// GET /healthz: the status code and the body.
+async fn healthz(address: &str) -> (u16, serde_json::Value) {
+    let response = support::http()
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The /healthz entry of environment `id`, null while it has none.
+fn environment<'a>(body: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    static NONE: serde_json::Value = serde_json::Value::Null;
+    let environments = body["environments"].as_array();
+    let found = environments.and_then(|list| list.iter().find(|e| e["id"] == id));
+    found.unwrap_or(&NONE)
+}
+
+/// Polls /healthz until `done` holds for its body; panics with the
+/// daemon's output after 60 s.
+async fn healthz_until(
+    daemon: &support::daemon::Running,
+    address: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> (u16, serde_json::Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = healthz(address).await;
+        if done(&body) {
+            return (status, body);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {body}\n{}",
+            daemon.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An environment whose Rancher answers slowly does not hold the others
+/// back: cycles do not wait for it, it is reported late (never restarted
+/// while busy), the others are written every cycle, and what it did is
+/// reported once it is done.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_environment_is_late_and_the_others_are_refreshed_on_time() {
+    const SLOW: &str = "1a15";
+    let sim = rancher().await;
+    sim.add_project_with(SLOW, "slow", "cattle", "active");
+    sim.add_member(SLOW, USER, Role::Member);
+    let registry = sim.add_registry(SLOW, ECR_HOST, "active");
+    sim.add_credential(SLOW, &registry, "AWS", "stale", "active");
+    // Its reconciliation is four requests (schemas, registries, credentials,
+    // PUT), so it takes 16 s; a cycle waits for its environments at most
+    // REFRESH_INTERVAL, 2 s.
+    sim.set_project_latency(SLOW, Duration::from_secs(4));
+    let mut env = env_for(&sim, USER_KEY, "Default,k8s,slow");
+    set(&mut env, "REFRESH_INTERVAL", "2s");
+    let mut daemon = spawn(&env, &[]);
+    let address = daemon.health_address().await;
+
+    // The others are written and fresh while the slow one is still busy.
+    let (status, body) = healthz_until(&daemon, &address, "1a5 and 1a9 fresh", |body| {
+        ["1a5", "1a9"]
+            .iter()
+            .all(|id| environment(body, id)["state"] == "fresh")
+    })
+    .await;
+    daemon
+        .wait_for("three cycles", |d| {
+            d.output().matches("next refresh in").count() >= 3
+        })
+        .await;
+    let metrics = support::http()
+        .get(format!("http://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let output = daemon.output();
+    assert!(
+        !written(&sim, SLOW),
+        "the slow one was written before the others were fresh: cycles waited for it: {body}"
+    );
+    assert!(written(&sim, "1a5") && written(&sim, "1a9"), "{output}");
+    assert_eq!(status, 503, "a named environment never written: {body}");
+    let slow = environment(&body, SLOW);
+    assert_eq!(slow["state"], "stale", "{body}");
+    assert_eq!(slow["reason"], "still busy from an earlier cycle", "{body}");
+    assert!(
+        metrics.contains("rancher_ecr_credentials_environments{state=\"late\"} 1")
+            && metrics.contains("rancher_ecr_credentials_environments{state=\"served\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(
+        output
+            .matches("environment late: still busy from an earlier cycle, not waited for")
+            .count(),
+        1,
+        "late in every cycle so far, logged once: {output}"
+    );
+
+    // It is written in the end, by the one reconciliation started in the
+    // first cycle: not restarted while busy, and meanwhile later cycles
+    // began and wrote the others.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !written(&sim, SLOW) {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.output());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let requests = sim.requests();
+    let scoped_to = |r: &support::rancher_sim::SimRequest, id: &str| {
+        r.path_and_query.contains(&format!("/projects/{id}/"))
+            || r.header("X-API-Project-Id") == Some(id)
+    };
+    let slow: Vec<_> = requests.iter().filter(|r| scoped_to(r, SLOW)).collect();
+    // One reconciliation at a time: never restarted while busy.
+    let show = |r: &support::rancher_sim::SimRequest| {
+        let (arrived, answered) = (r.arrived, r.answered);
+        format!("{} {} ({arrived}..{answered})", r.method, r.path_and_query)
+    };
+    for (i, a) in slow.iter().enumerate() {
+        for b in &slow[i + 1..] {
+            assert!(
+                !a.overlaps(b),
+                "two requests to {SLOW} in flight together: {} and {}",
+                show(a),
+                show(b)
+            );
+        }
+    }
+    let first = slow.first().expect("requests to the slow environment");
+    let put = slow
+        .iter()
+        .find(|r| r.method == "PUT")
+        .expect("the slow environment's PUT");
+    let during = |r: &&support::rancher_sim::SimRequest| {
+        first.arrived < r.arrived && r.answered < put.answered
+    };
+    let cycles = requests
+        .iter()
+        .filter(|r| r.path_and_query.starts_with("/v2-beta/projects?"))
+        .filter(during)
+        .count();
+    assert!(cycles >= 2, "{cycles} cycles began while it was busy");
+    let listings = slow
+        .iter()
+        .filter(|r| r.method == "GET" && r.path_and_query.contains("/registries"))
+        .filter(|r| r.arrived < put.answered)
+        .count();
+    assert_eq!(
+        listings, 1,
+        "one listing of {SLOW}'s registries before its PUT"
+    );
+    for fast in ["1a5", "1a9"] {
+        let writes = requests
+            .iter()
+            .filter(|r| r.method == "PUT" && scoped_to(r, fast))
+            .filter(during)
+            .count();
+        assert!(
+            writes >= 2,
+            "{fast} written {writes} times while {SLOW} was busy"
+        );
+    }
+
+    // The first cycle after it is done reports it.
+    let (status, body) = healthz_until(&daemon, &address, "the slow one fresh", |body| {
+        environment(body, SLOW)["state"] == "fresh"
+    })
+    .await;
+    assert_eq!((status, &body["status"]), (200, &"ok".into()), "{body}");
+    // The next cycle starts it again: late again, still fresh, and said so.
+    healthz_until(&daemon, &address, "the slow one late while fresh", |body| {
+        let slow = environment(body, SLOW);
+        slow["state"] == "fresh" && slow["reason"] == "still busy from an earlier cycle"
+    })
+    .await;
+    let (status, output) = daemon.terminate().await;
+    assert!(status.success(), "{output}");
+
+    every_write_is_scoped(&sim);
+}

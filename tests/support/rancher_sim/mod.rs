@@ -10,8 +10,9 @@
 //! This file is the test-facing API: start a server, seed projects (with
 //! their orchestration and state), keys of every kind, project memberships,
 //! registries and credentials; read back what a client wrote; inspect or
-//! count the requests it made; slow every request down
-//! ([`RancherSim::set_latency`]). faults.rs adds scripted failures. Seeding
+//! count the requests it made (with when each arrived and was answered); slow
+//! every request down ([`RancherSim::set_latency`]), or those of one project
+//! ([`RancherSim::set_project_latency`]). faults.rs adds scripted failures. Seeding
 //! and serving stay cheap at benchmark scale (100 environments of 200
 //! registries and credentials each). Behind it, one module per concern:
 //!
@@ -116,6 +117,11 @@ pub struct SimCredential {
 /// One HTTP request the simulator received.
 #[derive(Clone, Debug)]
 pub struct SimRequest {
+    /// When it arrived and when it was answered, on one clock that ticks at
+    /// every arrival and every answer: two requests were in flight together
+    /// exactly when each arrived before the other was answered.
+    pub arrived: u64,
+    pub answered: u64,
     pub method: String,
     pub path_and_query: String,
     /// Status of the response the simulator sent.
@@ -127,6 +133,11 @@ pub struct SimRequest {
 }
 
 impl SimRequest {
+    /// Whether `self` and `other` were in flight at the same time.
+    pub fn overlaps(&self, other: &SimRequest) -> bool {
+        self.arrived < other.answered && other.arrived < self.answered
+    }
+
     /// First value of request header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let (_, value) = self
@@ -332,6 +343,14 @@ impl RancherSim {
     /// network; requests wait side by side, not one after another.
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
+    }
+
+    /// Requests scoped to `project`, by path (`…/projects/<id>/…`) or by
+    /// `X-API-Project-Id`, wait `latency` instead of the global one: one
+    /// slow environment among fast ones.
+    pub fn set_project_latency(&self, project: &str, latency: Duration) {
+        let project = must_parse_id(project);
+        self.shared.lock().project_latency.insert(project, latency);
     }
 
     /// Objects created through the API stay `registering` until this many

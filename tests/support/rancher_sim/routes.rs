@@ -88,6 +88,26 @@ impl Incoming {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// The project the request is scoped to, by path or by header (§2).
+    fn project(&self) -> Option<u64> {
+        let (path_project, _) = split_project(&self.segments);
+        path_project
+            .or_else(|| self.header("x-api-project-id"))
+            .and_then(parse_id)
+    }
+}
+
+/// Splits `/<version>[/projects/<pid>]/<rest>` into the project and the
+/// rest; only paths of more than four segments are project-scoped (§2).
+fn split_project(segs: &[String]) -> (Option<&str>, &[String]) {
+    match segs {
+        [_, projects, pid, rest @ ..] if projects == "projects" && !rest.is_empty() => {
+            (Some(pid.as_str()), rest)
+        }
+        [_, rest @ ..] => (None, rest),
+        [] => (None, &[][..]),
+    }
 }
 
 /// `scheme://host[:port]`, honouring `X-Forwarded-Proto/Host` (§8).
@@ -153,14 +173,20 @@ pub(super) async fn serve(State(shared): State<Arc<Shared>>, req: Request) -> Re
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok();
     let inc = Incoming::new(&parts, body, shared.addr);
-    let latency = shared.lock().latency;
+    let (latency, arrived) = {
+        let mut st = shared.lock();
+        (st.latency_for(inc.project()), st.tick())
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     let mut st = shared.lock();
     st.next_request();
     let response = dispatch(&mut st, &inc);
+    let answered = st.tick();
     st.requests.push(SimRequest {
+        arrived,
+        answered,
         method: parts.method.to_string(),
         path_and_query: parts
             .uri
@@ -188,14 +214,7 @@ fn dispatch(st: &mut SimState, inc: &Incoming) -> Response {
         Some("v2-beta") => "v2-beta",
         Some(_) => return non_api_not_found(),
     };
-    // Only paths of more than four segments are project-scoped (§2).
-    let (path_project, rest) = match &segs[..] {
-        [_, projects, pid, rest @ ..] if projects == "projects" && !rest.is_empty() => {
-            (Some(pid.as_str()), rest)
-        }
-        [_, rest @ ..] => (None, rest),
-        [] => (None, &[][..]),
-    };
+    let (path_project, rest) = split_project(segs);
     let version_base = format!("{}/{version}", inc.base);
     let api_base = match path_project {
         Some(pid) => format!("{version_base}/projects/{pid}"),

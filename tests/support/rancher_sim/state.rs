@@ -147,6 +147,10 @@ pub(super) struct SimState {
     pub access_control: bool,
     /// How long every request waits before it is served.
     pub latency: Duration,
+    /// How long requests scoped to one project wait instead.
+    pub project_latency: BTreeMap<u64, Duration>,
+    /// Advances at every arrival and every response (see `SimRequest`).
+    pub clock: u64,
     /// Requests a created object stays `registering` for.
     pub activation_delay: u64,
     /// Serial number of the request being served.
@@ -170,6 +174,8 @@ impl SimState {
             faults: Faults::default(),
             access_control: true,
             latency: Duration::ZERO,
+            project_latency: BTreeMap::new(),
+            clock: 0,
             activation_delay: 1,
             serial: 0,
             running: Vec::new(),
@@ -253,6 +259,18 @@ impl SimState {
 
     /// Starts serving the next request: completes the processes whose time
     /// has come. Purging a registry removes its credentials (§5).
+    /// How long a request scoped to `project` (if any) waits.
+    pub(super) fn latency_for(&self, project: Option<u64>) -> Duration {
+        let own = project.and_then(|p| self.project_latency.get(&p));
+        own.copied().unwrap_or(self.latency)
+    }
+
+    /// The next tick of the arrival-and-response clock.
+    pub(super) fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
     pub(super) fn next_request(&mut self) {
         self.serial += 1;
         let serial = self.serial;
