@@ -459,6 +459,29 @@ mod tests {
     }
 
     #[test]
+    fn only_passing_aws_trouble_is_retried() {
+        use crate::ecr::{AwsFailure, EcrError};
+        let token_problem = |kind| {
+            Problem::Token(TokenFailure {
+                source: "environment".into(),
+                region: "cn-north-1".into(),
+                error: std::sync::Arc::new(EcrError::Api {
+                    kind,
+                    message: "x".into(),
+                }),
+            })
+        };
+        assert!(token_problem(AwsFailure::Throttled).is_retryable());
+        assert!(token_problem(AwsFailure::Unreachable).is_retryable());
+        assert!(!token_problem(AwsFailure::Auth).is_retryable());
+        assert!(!token_problem(AwsFailure::Other).is_retryable());
+        let unservable = Problem::Unservable {
+            reason: "vpce".into(),
+        };
+        assert!(!unservable.is_retryable());
+    }
+
+    #[test]
     fn ids_order_numerically() {
         assert_eq!(id_number("1c12"), 12);
         assert_eq!(id_number("1sp105"), 105);

@@ -13,7 +13,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use support::add_environment;
-use support::aws_front::{aws_error, AwsFront, Script};
+use support::aws_front::{aws_error, tagged, AwsFront, Script};
 use support::daemon::{base_env, moto_password, run, set, RANCHER_SECRET_KEY};
 use support::rancher_sim::{KeyKind, RancherSim, Role};
 
@@ -88,22 +88,29 @@ fn discover_env(sim: &RancherSim, front: &AwsFront) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn discover_writes_every_ecr_registry_with_one_token_per_region() {
     let (sim, ids) = mixed_environment().await;
-    let front = AwsFront::start(Script::Forward).await;
+    // Switched off by a user: not asked for, so neither written nor failed.
+    let off = sim.add_registry("1a5", &host(OWN, "sa-east-1"), "inactive");
+    let off = sim.add_credential("1a5", &off, "AWS", "stale", "active");
+    let front = AwsFront::start(Script::TagRegions).await;
     let mut env = discover_env(&sim, &front);
     set(&mut env, "ECR_PROXY_HOST", "pull-proxy.example.com");
     let result = run(&env, &["--once"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(0), "{output}");
-    for name in ["own-us", "own-eu", "partner-ap", "partner-us-fips", "proxy"] {
-        // The caller's token serves every registry it may pull from in
-        // the region, whoever owns it.
-        assert_eq!(
-            secret(&sim, &ids[name]),
-            moto_password(OWN),
-            "{name}: {output}"
-        );
+    for (name, region) in [
+        ("own-us", "us-east-1"),
+        ("own-eu", "eu-west-1"),
+        ("partner-ap", "ap-southeast-2"),
+        ("partner-us-fips", "us-east-1"),
+        ("proxy", "us-east-1"),
+    ] {
+        // The caller's token of the registry's region serves every
+        // registry it may pull from there, whoever owns it.
+        let expected = tagged(&moto_password(OWN), region);
+        assert_eq!(secret(&sim, &ids[name]), expected, "{name}: {output}");
     }
     assert_eq!(secret(&sim, &ids["hub"]), HUB_PASSWORD);
+    assert_eq!(secret(&sim, &off), "stale");
     assert_eq!(
         token_calls(&front),
         counts(&[("ap-southeast-2", 1), ("eu-west-1", 1), ("us-east-1", 1)]),
@@ -119,14 +126,18 @@ async fn discover_writes_every_ecr_registry_with_one_token_per_region() {
 #[tokio::test(flavor = "multi_thread")]
 async fn discover_with_registry_ids_keeps_to_those_accounts() {
     let (sim, ids) = mixed_environment().await;
-    let front = AwsFront::start(Script::Forward).await;
+    let front = AwsFront::start(Script::TagRegions).await;
     let mut env = discover_env(&sim, &front);
     set(&mut env, "AWS_ECR_REGISTRY_IDS", PARTNER);
     let result = run(&env, &["--once"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(0), "{output}");
-    for name in ["partner-ap", "partner-us-fips"] {
-        assert_eq!(secret(&sim, &ids[name]), moto_password(OWN), "{name}");
+    for (name, region) in [
+        ("partner-ap", "ap-southeast-2"),
+        ("partner-us-fips", "us-east-1"),
+    ] {
+        let expected = tagged(&moto_password(OWN), region);
+        assert_eq!(secret(&sim, &ids[name]), expected, "{name}");
     }
     for name in ["own-us", "own-eu", "proxy"] {
         assert_eq!(secret(&sim, &ids[name]), "stale", "{name}: {output}");
@@ -232,7 +243,7 @@ async fn config_sources_serve_their_regions_with_their_own_identities() {
     let vanity = registry(&sim, "1a5", "registry.example.com", "stale");
     // eu-west-1, but of an account only the "home" source (us-east-1) has.
     let unclaimed = registry(&sim, "1a5", &host(OWN, "eu-west-1"), "stale");
-    let front = AwsFront::start(Script::Forward).await;
+    let front = AwsFront::start(Script::TagRegions).await;
     let path = scratch_file(
         "roles.toml",
         &format!(
@@ -261,13 +272,11 @@ aliases = {{ "registry.example.com" = "{PARTNER}.dkr.ecr.eu-west-1.amazonaws.com
     let result = run(&env, &["--once"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(0), "{output}");
-    assert_eq!(secret(&sim, &own_us), moto_password(OWN), "{output}");
-    assert_eq!(
-        secret(&sim, &partner_eu),
-        moto_password(PARTNER),
-        "{output}"
-    );
-    assert_eq!(secret(&sim, &vanity), moto_password(PARTNER), "{output}");
+    let home = tagged(&moto_password(OWN), "us-east-1");
+    let partner = tagged(&moto_password(PARTNER), "eu-west-1");
+    assert_eq!(secret(&sim, &own_us), home, "{output}");
+    assert_eq!(secret(&sim, &partner_eu), partner, "{output}");
+    assert_eq!(secret(&sim, &vanity), partner, "{output}");
     assert_eq!(secret(&sim, &unclaimed), "stale", "{output}");
     assert_eq!(
         token_calls(&front),
@@ -291,6 +300,18 @@ async fn config_targets_write_several_ranchers_and_auto_create_per_target() {
     let first = RancherSim::start().await;
     add_environment(&first, "1a5");
     let existing = registry(&first, "1a5", &host(OWN, "us-east-1"), "stale");
+    let front = AwsFront::start(Script::Forward).await;
+    // A third Rancher whose one environment has no ECR registry: nothing
+    // to do there is no failure.
+    let third = RancherSim::start().await;
+    third.add_project("1a3");
+    third.add_key(
+        "THIRDKEY000000000000",
+        "third-secret-key",
+        KeyKind::Environment,
+        Some("1a3"),
+    );
+    let hub = registry(&third, "1a3", "index.docker.io", HUB_PASSWORD);
     let second = RancherSim::start().await;
     second.add_project("1a7");
     second.add_key(
@@ -315,12 +336,19 @@ url = "{}/v2-beta/projects/1a7"
 access_key = "SECONDKEY00000000000"
 secret_key_file = "{}"
 auto_create = true
+
+[[target]]
+url = "{}/v2-beta/projects/1a3"
+access_key = "THIRDKEY000000000000"
+secret_key = "third-secret-key"
 "#,
             second.url(),
-            secret_file
+            secret_file,
+            third.url()
         ),
     );
     let mut env = base_env(&format!("{}/v2-beta/projects/1a5", first.url()));
+    set(&mut env, "AWS_ENDPOINT_URL", &front.url);
     set(&mut env, "CONFIG_FILE", &path);
     let result = run(&env, &["--once"]).await;
     let output = result.output();
@@ -337,6 +365,9 @@ auto_create = true
     );
     // The first target did not ask for creation.
     assert_eq!(first.registries("1a5").len(), 1);
+    assert_eq!(secret(&third, &hub), HUB_PASSWORD);
+    // One token for the three Ranchers.
+    assert_eq!(token_calls(&front), counts(&[("us-east-1", 1)]), "{output}");
     assert!(!output.contains("second-secret-key"), "{output}");
 }
 
@@ -354,6 +385,7 @@ async fn config_file_mistakes_and_conflicts_exit_2_naming_the_culprit() {
         ("ECR_DISCOVER", "true"),
         ("AUTO_CREATE", "false"),
         ("RANCHER_ENVIRONMENTS", "all"),
+        ("ECR_PROXY_HOST", "pull-proxy.example.com"),
     ] {
         let mut env = env.clone();
         set(&mut env, "CONFIG_FILE", &good);
@@ -390,7 +422,7 @@ async fn a_source_profile_gives_one_daemon_an_identity_in_another_partition() {
     let home = registry(&sim, "1a5", &host(OWN, "us-east-1"), "stale");
     let china_host = format!("{CHINA_ACCOUNT}.dkr.ecr.cn-north-1.amazonaws.com.cn");
     let china = registry(&sim, "1a5", &china_host, "stale");
-    let front = AwsFront::start(Script::Forward).await;
+    let front = AwsFront::start(Script::TagRegions).await;
     // The China identity: a role of that partition, assumed from keys of
     // its own profile (not the default chain's).
     let aws_config = scratch_file(
@@ -415,12 +447,10 @@ async fn a_source_profile_gives_one_daemon_an_identity_in_another_partition() {
     let result = run(&env, &["--once"]).await;
     let output = result.output();
     assert_eq!(result.status.code(), Some(0), "{output}");
-    assert_eq!(secret(&sim, &home), moto_password(OWN), "{output}");
-    assert_eq!(
-        secret(&sim, &china),
-        moto_password(CHINA_ACCOUNT),
-        "{output}"
-    );
+    let expected = tagged(&moto_password(OWN), "us-east-1");
+    assert_eq!(secret(&sim, &home), expected, "{output}");
+    let expected = tagged(&moto_password(CHINA_ACCOUNT), "cn-north-1");
+    assert_eq!(secret(&sim, &china), expected, "{output}");
     assert_eq!(
         token_calls(&front),
         counts(&[("cn-north-1", 1), ("us-east-1", 1)]),
@@ -452,4 +482,37 @@ async fn check_with_discover_names_each_problem_and_writes_nothing() {
     for credential in ids.values() {
         assert_ne!(secret(&sim, credential), moto_password(OWN), "{output}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discover_with_auto_create_makes_the_proxy_registry() {
+    let sim = RancherSim::start().await;
+    add_environment(&sim, "1a5");
+    let eu = registry(&sim, "1a5", &host(OWN, "eu-west-1"), "stale");
+    let front = AwsFront::start(Script::TagRegions).await;
+    let mut env = discover_env(&sim, &front);
+    set(&mut env, "ECR_PROXY_HOST", "pull-proxy.example.com");
+    set(&mut env, "AUTO_CREATE", "true");
+    let result = run(&env, &["--once"]).await;
+    let output = result.output();
+    assert_eq!(result.status.code(), Some(0), "{output}");
+    let eu_token = tagged(&moto_password(OWN), "eu-west-1");
+    assert_eq!(secret(&sim, &eu), eu_token, "{output}");
+    // The proxy stands for the caller's registry in AWS_REGION: that is
+    // the registry created, not the ECR host behind it.
+    let addresses: Vec<String> = sim
+        .registries("1a5")
+        .into_iter()
+        .map(|r| r.server_address)
+        .collect();
+    assert_eq!(
+        addresses,
+        [host(OWN, "eu-west-1"), "pull-proxy.example.com".to_string()],
+        "{output}"
+    );
+    let created = sim.credentials("1a5").pop().unwrap();
+    assert_eq!(
+        created.secret_value,
+        Some(tagged(&moto_password(OWN), "us-east-1"))
+    );
 }

@@ -20,6 +20,10 @@ pub enum Script {
     Forward,
     /// Pass to moto, but set (or, with `None`, drop) the token's `expiresAt`.
     Expiry(Option<f64>),
+    /// Pass to moto, but end each token's password with `@<region>` (the
+    /// region its request was signed for): moto's passwords are the same
+    /// in every region, and a test must tell which region's was written.
+    TagRegions,
     /// Answer `operation` with `status` and a JSON body; forward the rest.
     Reply {
         operation: &'static str,
@@ -181,7 +185,26 @@ async fn front(
         }
         bytes = serde_json::to_vec(&json).unwrap();
     }
+    if let (Script::TagRegions, "GetAuthorizationToken") = (&state.script, operation.as_str()) {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let region = signed_region(&headers);
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        for data in json["authorizationData"].as_array_mut().unwrap() {
+            let token = data["authorizationToken"].as_str().unwrap();
+            let login = String::from_utf8(engine.decode(token).unwrap()).unwrap();
+            data["authorizationToken"] =
+                serde_json::json!(engine.encode(format!("{login}@{region}")));
+        }
+        bytes = serde_json::to_vec(&json).unwrap();
+    }
     (status, [("content-type", content_type)], bytes).into_response()
+}
+
+/// The password a `TagRegions` front hands out for moto's `password` in
+/// `region`.
+pub fn tagged(password: &str, region: &str) -> String {
+    format!("{password}@{region}")
 }
 
 /// An AWS JSON error body.
