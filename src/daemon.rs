@@ -138,16 +138,31 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
     for cause in report.failure_labels() {
         metrics.failure(cause);
     }
+    let labels = |environment: &crate::cycle::EnvironmentReport, host: String| RegistryLabels {
+        host,
+        environment: environment
+            .id
+            .as_ref()
+            .map(|_| environment.label())
+            .unwrap_or_default(),
+    };
     for (environment, outcome) in report.outcomes().filter(|(_, o)| o.is_up_to_date()) {
-        let labels = RegistryLabels {
-            host: outcome.host.to_string(),
-            environment: environment
-                .id
-                .as_ref()
-                .map(|_| environment.label())
-                .unwrap_or_default(),
-        };
+        let labels = labels(environment, outcome.host.to_string());
         metrics.registry_written(&labels, now, outcome.expires_at);
+    }
+    // As in /healthz: registries gone from a fully served environment.
+    for environment in &report.environments {
+        if environment.disposition == Disposition::Served
+            && environment.failures.is_empty()
+            && environment.id.is_some()
+        {
+            let current: Vec<RegistryLabels> = environment
+                .outcomes
+                .iter()
+                .map(|o| labels(environment, o.host.to_string()))
+                .collect();
+            metrics.forget_registries(&environment.label(), &current);
+        }
     }
     metrics.environments(report.environments.iter().map(|e| match e.disposition {
         Disposition::Served if !e.failures.is_empty() => "failed",

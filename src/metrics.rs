@@ -51,6 +51,9 @@ pub struct Metrics {
     failures: Family<CauseLabels, Counter>,
     aws_duration: Family<OperationLabels, Histogram>,
     rancher_duration: Family<OperationLabels, Histogram>,
+    /// The registries with gauges, so those gone from Rancher can be
+    /// dropped (the families cannot be listed).
+    written: Mutex<std::collections::HashSet<RegistryLabels>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -82,6 +85,7 @@ impl Metrics {
             failures: Family::default(),
             aws_duration: Family::new_with_constructor(request_histogram),
             rancher_duration: Family::new_with_constructor(request_histogram),
+            written: Mutex::default(),
         };
         registry.register(
             "build",
@@ -139,12 +143,30 @@ impl Metrics {
             .inc();
     }
 
+    /// Drops the gauges of `environment`'s registries other than
+    /// `current`: those removed from Rancher or given another address.
+    pub fn forget_registries(&self, environment: &str, current: &[RegistryLabels]) {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        written.retain(|labels| {
+            let keep = labels.environment != environment || current.contains(labels);
+            if !keep {
+                self.last_success.remove(labels);
+                self.token_expiry.remove(labels);
+            }
+            keep
+        });
+    }
+
     pub fn registry_written(
         &self,
         labels: &RegistryLabels,
         at: SystemTime,
         expires_at: Option<SystemTime>,
     ) {
+        self.written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(labels.clone());
         self.last_success
             .get_or_create(labels)
             .set(unix_seconds(at));
@@ -225,6 +247,7 @@ mod tests {
             None,
         );
         metrics.rancher_request("PUT", Duration::from_millis(3));
+        metrics.forget_registries("1a9", &[]);
         let text = metrics.encode();
         for expected in [
             "rancher_ecr_credentials_build_info{version=",
@@ -235,5 +258,7 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
+        metrics.forget_registries("1a5", &[]);
+        assert!(!metrics.encode().contains("last_success_timestamp_seconds{"));
     }
 }
