@@ -1,5 +1,6 @@
 //! Logging: `LOG_LEVEL` in the predecessor's logrus vocabulary or as
-//! `RUST_LOG`-style directives, written to stderr.
+//! `RUST_LOG`-style directives (`level` or `target=level`, comma
+//! separated), written to stderr.
 //!
 //! One filter is not negotiable: the AWS SDK's orchestrator dumps every
 //! operation's output with `Debug` at TRACE level, and ECR's
@@ -9,7 +10,7 @@
 use std::io::IsTerminal;
 
 use tracing::Level;
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
+use tracing_subscriber::filter::{filter_fn, FilterExt, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -37,8 +38,8 @@ pub fn directives(level: &str) -> Result<String, ConfigError> {
         Some(name) => format!("warn,{crate_name}={name}"),
         None => level.trim().to_string(),
     };
-    EnvFilter::builder()
-        .parse(&directives)
+    directives
+        .parse::<Targets>()
         .map_err(|err| ConfigError::Invalid {
             setting: SETTING,
             reason: format!(
@@ -51,8 +52,8 @@ pub fn directives(level: &str) -> Result<String, ConfigError> {
 
 /// Installs the global subscriber. Call once, early.
 pub fn init(level: &str, format: LogFormat) -> Result<(), ConfigError> {
-    let filter = EnvFilter::builder()
-        .parse(directives(level)?)
+    let filter = directives(level)?
+        .parse::<Targets>()
         .map_err(|err| ConfigError::Invalid {
             setting: SETTING,
             reason: err.to_string(),
