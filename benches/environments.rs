@@ -28,6 +28,8 @@ use support::rancher_sim::{KeyKind, RancherSim, Role};
 const ENVIRONMENTS: usize = 100;
 const REGISTRIES: usize = 200;
 const LATENCY: Duration = Duration::from_millis(20);
+/// REFRESH_INTERVAL of the steady cycles.
+const INTERVAL: Duration = Duration::from_secs(10);
 const USER_KEY: &str = "USERKEY0000000000000";
 const USER: &str = "1a2000";
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
@@ -119,8 +121,10 @@ async fn measure() {
     let cold_requests = sim.request_count();
     let cold_ecr = token_calls(&front, 0);
 
-    // Steady: the daemon's next cycles.
-    set(&mut env, "REFRESH_INTERVAL", "2s");
+    // Steady: the daemon's next cycles. The interval bounds how long a
+    // cycle waits for its environments (longer ones are reported late), so
+    // it is kept well above a cycle's length.
+    set(&mut env, "REFRESH_INTERVAL", &format!("{}s", INTERVAL.as_secs()));
     let mut daemon = spawn(&env, &[]);
     daemon
         .wait_for("a first cycle", |d| {
@@ -140,7 +144,7 @@ async fn measure() {
     let steady = ends
         .get(1)
         .zip(ends.first())
-        .map(|(b, a)| b - a - 2.0)
+        .map(|(b, a)| b - a - INTERVAL.as_secs_f64())
         .unwrap_or(f64::NAN);
     let peak = daemon
         .pid()
