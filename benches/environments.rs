@@ -124,7 +124,11 @@ async fn measure() {
     // Steady: the daemon's next cycles. The interval bounds how long a
     // cycle waits for its environments (longer ones are reported late), so
     // it is kept well above a cycle's length.
-    set(&mut env, "REFRESH_INTERVAL", &format!("{}s", INTERVAL.as_secs()));
+    set(
+        &mut env,
+        "REFRESH_INTERVAL",
+        &format!("{}s", INTERVAL.as_secs()),
+    );
     let mut daemon = spawn(&env, &[]);
     daemon
         .wait_for("a first cycle", |d| {
@@ -133,12 +137,21 @@ async fn measure() {
         .await;
     sim.clear_requests();
     let seen_before = front.seen().len();
+    let cpu_before = daemon.pid().map(release_binary::cpu_seconds);
+    let harness_before = release_binary::cpu_seconds(std::process::id());
     daemon
         .wait_for("a second cycle", |d| {
             d.output().matches("next refresh in").count() >= 2
         })
         .await;
     let steady_requests = sim.request_count();
+    let cpu = daemon
+        .pid()
+        .map(release_binary::cpu_seconds)
+        .zip(cpu_before)
+        .map(|(after, before)| after - before)
+        .unwrap_or(f64::NAN);
+    let harness = release_binary::cpu_seconds(std::process::id()) - harness_before;
     let steady_ecr = token_calls(&front, seen_before);
     let ends = cycle_ends(&daemon.output());
     let steady = ends
@@ -179,6 +192,14 @@ async fn measure() {
         cold.as_secs_f64()
     );
     let _ = writeln!(report, "| steady cycle (daemon) | {steady:.2} s |");
+    let _ = writeln!(
+        report,
+        "| daemon CPU time, steady cycle (user + system) | {cpu:.2} s |"
+    );
+    let _ = writeln!(
+        report,
+        "| harness CPU time, steady cycle (simulator and AWS front, in the bench process) | {harness:.2} s |"
+    );
     let _ = writeln!(report, "| Rancher requests, cold cycle | {cold_requests} |");
     let _ = writeln!(
         report,

@@ -217,6 +217,10 @@ impl CycleReport {
 /// 100-environment cycle within seconds at 20 ms, while the memory of 16
 /// registry pages in flight stays small (docs/benchmarks.md).
 const CONCURRENT_ENVIRONMENTS: usize = 16;
+/// How many registry hosts of one environment are written at once: each is
+/// a credential list and a PUT, so an environment with several costs
+/// Rancher's latency about twice, not twice per host.
+const HOSTS_AT_ONCE: usize = 4;
 /// The longest a cycle waits for the environments it started; those still
 /// busy then are reported late, and the next cycle does not wait for them.
 /// A shorter REFRESH_INTERVAL shortens it: a cycle never waits past the time
@@ -687,9 +691,12 @@ async fn apply_tokens(
     match tokens {
         Tokens::Listed(tokens) => {
             let mut outcomes = Vec::new();
-            for token in tokens.iter() {
-                outcomes.push(
-                    reconcile::apply_token(rancher, endpoints, policy, token, registries).await,
+            for batch in tokens.chunks(HOSTS_AT_ONCE) {
+                outcomes.extend(
+                    join_all(batch.iter().map(|token| {
+                        reconcile::apply_token(rancher, endpoints, policy, token, registries)
+                    }))
+                    .await,
                 );
             }
             (outcomes, Vec::new())
@@ -754,24 +761,32 @@ async fn apply_claimed(
             }
         }
     }
+    let wanted: Vec<(RegistryHost, Result<TokenKey, String>)> = wanted.into_iter().collect();
     let mut outcomes = Vec::new();
-    for (host, claim) in wanted {
-        let key = match claim {
-            Ok(key) => key,
-            Err(reason) => {
-                outcomes.push(HostOutcome::failed(host, Problem::Unservable { reason }));
-                continue;
-            }
-        };
-        match cycle.get(&key).await {
-            Ok(token) => {
-                let token = EcrToken { host, ..token };
-                outcomes.push(
-                    reconcile::apply_token(rancher, endpoints, &policy, &token, registries).await,
-                );
-            }
-            Err(failure) => outcomes.push(HostOutcome::failed(host, Problem::Token(failure))),
-        }
+    for batch in wanted.chunks(HOSTS_AT_ONCE) {
+        outcomes.extend(
+            join_all(batch.iter().map(|(host, claim)| async {
+                let key = match claim {
+                    Ok(key) => key,
+                    Err(reason) => {
+                        let reason = reason.clone();
+                        return HostOutcome::failed(host.clone(), Problem::Unservable { reason });
+                    }
+                };
+                match cycle.get(key).await {
+                    Ok(token) => {
+                        let token = EcrToken {
+                            host: host.clone(),
+                            ..token
+                        };
+                        reconcile::apply_token(rancher, endpoints, &policy, &token, registries)
+                            .await
+                    }
+                    Err(failure) => HostOutcome::failed(host.clone(), Problem::Token(failure)),
+                }
+            }))
+            .await,
+        );
     }
     (outcomes, failures)
 }
