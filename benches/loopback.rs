@@ -5,7 +5,7 @@
 //! binary size. Numbers only, no thresholds.
 //!
 //!     cargo bench --profile dev --bench loopback    (BENCH_IDLE_SECS=60 by default)
-//!     BENCH_REPORT=docs/benchmarks.md cargo bench --profile dev --bench loopback
+//!     BENCH_REPORT=/tmp/loopback.md cargo bench --profile dev --bench loopback
 //!
 //! `--profile dev` reuses the test build: only the harness (and the Rancher
 //! simulator in it) is then unoptimized, the binary measured is the release
