@@ -65,18 +65,6 @@ fn seed(sim: &RancherSim) -> usize {
     ecr
 }
 
-/// GetAuthorizationToken calls seen after the first `skip` requests, by
-/// region.
-fn token_calls(front: &AwsFront, skip: usize) -> BTreeMap<String, usize> {
-    let mut calls = BTreeMap::new();
-    for seen in front.seen().into_iter().skip(skip) {
-        if seen.operation == "GetAuthorizationToken" {
-            *calls.entry(seen.region).or_default() += 1;
-        }
-    }
-    calls
-}
-
 /// The timestamps of the "next refresh in" lines, in seconds.
 fn cycle_ends(output: &str) -> Vec<f64> {
     output
@@ -119,7 +107,7 @@ async fn measure() {
     let cold = started.elapsed();
     assert!(once.status.success(), "{}", once.output());
     let cold_requests = sim.request_count();
-    let cold_ecr = token_calls(&front, 0);
+    let cold_ecr = front.token_calls(0);
 
     // Steady: the daemon's next cycles. The interval bounds how long a
     // cycle waits for its environments (longer ones are reported late), so
@@ -152,7 +140,7 @@ async fn measure() {
         .map(|(after, before)| after - before)
         .unwrap_or(f64::NAN);
     let harness = release_binary::cpu_seconds(std::process::id()) - harness_before;
-    let steady_ecr = token_calls(&front, seen_before);
+    let steady_ecr = front.token_calls(seen_before);
     let ends = cycle_ends(&daemon.output());
     let steady = ends
         .get(1)

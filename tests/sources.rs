@@ -37,17 +37,6 @@ fn secret(sim: &RancherSim, credential: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The GetAuthorizationToken calls the front saw, counted by region.
-fn token_calls(front: &AwsFront) -> BTreeMap<String, usize> {
-    let mut calls = BTreeMap::new();
-    for seen in front.seen() {
-        if seen.operation == "GetAuthorizationToken" {
-            *calls.entry(seen.region).or_default() += 1;
-        }
-    }
-    calls
-}
-
 fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
     pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
 }
@@ -112,7 +101,7 @@ async fn discover_writes_every_ecr_registry_with_one_token_per_region() {
     assert_eq!(secret(&sim, &ids["hub"]), HUB_PASSWORD);
     assert_eq!(secret(&sim, &off), "stale");
     assert_eq!(
-        token_calls(&front),
+        front.token_calls(0),
         counts(&[("ap-southeast-2", 1), ("eu-west-1", 1), ("us-east-1", 1)]),
         "{output}"
     );
@@ -143,7 +132,7 @@ async fn discover_with_registry_ids_keeps_to_those_accounts() {
         assert_eq!(secret(&sim, &ids[name]), "stale", "{name}: {output}");
     }
     assert_eq!(
-        token_calls(&front),
+        front.token_calls(0),
         counts(&[("ap-southeast-2", 1), ("us-east-1", 1)])
     );
 }
@@ -220,7 +209,7 @@ async fn environments_share_one_token_per_region_and_a_failure_costs_one_call() 
     // Three environments, three regions: three calls (the failed one
     // included), not nine.
     assert_eq!(
-        token_calls(&front),
+        front.token_calls(0),
         counts(&[("eu-west-1", 1), ("sa-east-1", 1), ("us-east-1", 1)]),
         "{output}"
     );
@@ -279,7 +268,7 @@ aliases = {{ "registry.example.com" = "{PARTNER}.dkr.ecr.eu-west-1.amazonaws.com
     assert_eq!(secret(&sim, &vanity), partner, "{output}");
     assert_eq!(secret(&sim, &unclaimed), "stale", "{output}");
     assert_eq!(
-        token_calls(&front),
+        front.token_calls(0),
         counts(&[("eu-west-1", 1), ("us-east-1", 1)]),
         "{output}"
     );
@@ -367,7 +356,11 @@ secret_key = "third-secret-key"
     assert_eq!(first.registries("1a5").len(), 1);
     assert_eq!(secret(&third, &hub), HUB_PASSWORD);
     // One token for the three Ranchers.
-    assert_eq!(token_calls(&front), counts(&[("us-east-1", 1)]), "{output}");
+    assert_eq!(
+        front.token_calls(0),
+        counts(&[("us-east-1", 1)]),
+        "{output}"
+    );
     assert!(!output.contains("second-secret-key"), "{output}");
 }
 
@@ -452,7 +445,7 @@ async fn a_source_profile_gives_one_daemon_an_identity_in_another_partition() {
     let expected = tagged(&moto_password(CHINA_ACCOUNT), "cn-north-1");
     assert_eq!(secret(&sim, &china), expected, "{output}");
     assert_eq!(
-        token_calls(&front),
+        front.token_calls(0),
         counts(&[("cn-north-1", 1), ("us-east-1", 1)]),
         "{output}"
     );

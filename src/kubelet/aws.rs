@@ -176,12 +176,6 @@ async fn default_credentials(
     let provider_config = ProviderConfig::without_region()
         .with_region(Some(Region::new(region.to_string())))
         .with_http_client(http.clone());
-    let imds = aws_config::imds::Client::builder()
-        .configure(&provider_config)
-        .connect_timeout(IMDS_TIMEOUT)
-        .read_timeout(IMDS_TIMEOUT)
-        .max_attempts(2)
-        .build();
     // A source's profile alone: the default chain would put the
     // environment's keys first.
     let provider = match profile {
@@ -193,8 +187,15 @@ async fn default_credentials(
         ),
         None => SharedCredentialsProvider::new(
             DefaultCredentialsChain::builder()
+                .imds_client(
+                    aws_config::imds::Client::builder()
+                        .configure(&provider_config)
+                        .connect_timeout(IMDS_TIMEOUT)
+                        .read_timeout(IMDS_TIMEOUT)
+                        .max_attempts(2)
+                        .build(),
+                )
                 .configure(provider_config)
-                .imds_client(imds)
                 .build()
                 .await,
         ),

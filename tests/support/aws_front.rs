@@ -85,6 +85,18 @@ impl AwsFront {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The GetAuthorizationToken calls after the first `skip` requests,
+    /// counted by the region they were signed for.
+    pub fn token_calls(&self, skip: usize) -> std::collections::BTreeMap<String, usize> {
+        let mut calls = std::collections::BTreeMap::new();
+        for seen in self.seen().into_iter().skip(skip) {
+            if seen.operation == "GetAuthorizationToken" {
+                *calls.entry(seen.region).or_default() += 1;
+            }
+        }
+        calls
+    }
+
     /// The request bodies, in order.
     pub fn bodies(&self) -> Vec<String> {
         self.bodies.lock().unwrap().clone()
