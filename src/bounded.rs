@@ -19,7 +19,10 @@
 //!   assumed role or web identity). They all send through the one HTTP
 //!   client given to the SDK config, so [`LimitedHttpClient`] wraps it and
 //!   limits every response body at the source.
-//! - The health probe reads at most 4 KiB (`health.rs`).
+//! - The health probe reads at most 4 KiB (`daemon/health.rs`).
+//! - Local input: [`read_file`] for the CA bundle, the configuration file
+//!   and a secret key file (regular files only: a FIFO or a device could
+//!   block or never end), [`read_to_limit`] for the kubelet's stdin.
 
 use std::fmt;
 use std::pin::Pin;
@@ -213,4 +216,52 @@ impl Body for LimitedBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// Why local input could not be read; worded by [`FileError::about`],
+/// which names the file (or `it`).
+#[derive(Debug)]
+pub enum FileError {
+    Unreadable(std::io::Error),
+    NotRegular,
+    TooLarge { limit: u64 },
+}
+
+impl FileError {
+    /// A sentence about `subject`: `cannot read /etc/ca.pem: ...`.
+    pub fn about(&self, subject: &str) -> String {
+        match self {
+            FileError::Unreadable(err) => format!("cannot read {subject}: {err}"),
+            FileError::NotRegular => format!("{subject} is not a regular file"),
+            FileError::TooLarge { limit } if limit % (1 << 20) == 0 => {
+                format!("{subject} is larger than {} MiB", limit >> 20)
+            }
+            FileError::TooLarge { limit } => format!("{subject} is larger than {limit} bytes"),
+        }
+    }
+}
+
+/// Reads at most `limit` bytes from `reader`; more is an error.
+pub fn read_to_limit(reader: impl std::io::Read, limit: u64) -> Result<Vec<u8>, FileError> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(FileError::Unreadable)?;
+    if bytes.len() as u64 > limit {
+        return Err(FileError::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// Reads a regular file of at most `limit` bytes.
+pub fn read_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    // Asked before opening, which a FIFO would block.
+    let metadata = std::fs::metadata(path).map_err(FileError::Unreadable)?;
+    if !metadata.is_file() {
+        return Err(FileError::NotRegular);
+    }
+    let file = std::fs::File::open(path).map_err(FileError::Unreadable)?;
+    read_to_limit(file, limit)
 }

@@ -1,14 +1,22 @@
-//! The command line: every flag, with the predecessor's environment
-//! variables as fallbacks, exactly as typed (strings, flags), before any
-//! decision. `config` turns these low-level arguments into the settings the
-//! program runs with; the two steps are kept apart so each stays small.
+//! The command line: every flag of every mode, with the predecessor's
+//! environment variables as fallbacks, exactly as typed (strings, flags),
+//! before any decision. [`parse`] gives a typed [`Invocation`] (or a
+//! [`UsageError`] that knows its mode); `daemon::config` turns the daemon's
+//! low-level arguments into the settings it runs with, and the kubelet mode
+//! reads its own. The two steps are kept apart so each stays small.
 //!
 //! The variable names are those of rancher/rancher-ecr-credentials, so
 //! existing catalog templates keep working.
 
-use clap::Parser;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser};
 
 use crate::secret::Secret;
+
+/// The kubelet mode's subcommand, as the kubelet's `args` give it.
+pub const KUBELET_SUBCOMMAND: &str = "kubelet-credential-provider";
 
 /// Printed after the options by `--help`: where AWS credentials come from,
 /// and the exit statuses.
@@ -26,7 +34,7 @@ fn after_help() -> String {
 
 /// The low-level arguments. Each flag falls back to the environment variable
 /// shown in `--help`.
-#[derive(Parser, Clone)]
+#[derive(Parser, Clone, Debug)]
 #[command(
     name = "rancher-ecr-credentials",
     version = concat!(
@@ -255,7 +263,105 @@ pub struct Cli {
 #[derive(clap::Subcommand, Clone, Debug)]
 pub enum Command {
     /// Answer one kubelet image credential provider request (stdin to stdout)
-    KubeletCredentialProvider(crate::kubelet::Args),
+    KubeletCredentialProvider(KubeletArgs),
+}
+
+/// The kubelet mode's flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KubeletArgs {
+    /// TOML file whose [[source]] tables give aliases (mirror or vanity hosts
+    /// that stand for an ECR registry) and roles to assume
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Do not answer the kubelet: get a token for IMAGE, ask its registry for
+    /// the image's manifest with it, and say whether this identity can pull it
+    #[arg(long, value_name = "IMAGE")]
+    pub check_image: Option<String>,
+
+    /// PEM bundle of CA certificates to trust besides the system roots (a
+    /// TLS-intercepting proxy, a mirror with a private CA)
+    #[arg(long, env = "CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Invocation {
+    /// The daemon, a one-shot mode or the health probe.
+    Daemon(Box<Cli>),
+    /// One kubelet credential provider request.
+    Kubelet(KubeletArgs),
+}
+
+/// Flags that do not parse, and whether they were the kubelet mode's (whose
+/// errors are one stderr line: the kubelet logs stderr whole).
+#[derive(Debug)]
+pub struct UsageError {
+    pub error: clap::Error,
+    pub kubelet_mode: bool,
+}
+
+impl UsageError {
+    /// `--help` and `--version` come through clap's error path too.
+    pub fn is_help_or_version(&self) -> bool {
+        use clap::error::ErrorKind;
+        matches!(
+            self.error.kind(),
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+        )
+    }
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Result<Invocation, UsageError> {
+    parse_from(std::env::args_os())
+}
+
+/// Parses `args` (the program name first).
+pub fn parse_from(
+    args: impl IntoIterator<Item = impl Into<OsString>>,
+) -> Result<Invocation, UsageError> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    match Cli::try_parse_from(&args) {
+        Ok(mut cli) => Ok(match cli.command.take() {
+            Some(Command::KubeletCredentialProvider(args)) => Invocation::Kubelet(args),
+            None => Invocation::Daemon(Box::new(cli)),
+        }),
+        Err(error) => {
+            // A lenient second pass learns which mode the bad flags were for.
+            let lenient = Cli::command()
+                .ignore_errors(true)
+                .try_get_matches_from(&args);
+            let kubelet_mode = lenient
+                .ok()
+                .is_some_and(|matches| matches.subcommand_name() == Some(KUBELET_SUBCOMMAND));
+            Err(UsageError {
+                error,
+                kubelet_mode,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_are_typed() {
+        let daemon = parse_from(["x", "--once"]).unwrap();
+        assert!(matches!(daemon, Invocation::Daemon(cli) if cli.once));
+        let kubelet = parse_from(["x", KUBELET_SUBCOMMAND, "--check-image", "a/b"]).unwrap();
+        assert!(matches!(kubelet, Invocation::Kubelet(args) if args.check_image.is_some()));
+        let wrong = parse_from(["x", KUBELET_SUBCOMMAND, "--nope"]).unwrap_err();
+        assert!(wrong.kubelet_mode && !wrong.is_help_or_version());
+        let wrong = parse_from(["x", "--nope"]).unwrap_err();
+        assert!(!wrong.kubelet_mode);
+        assert!(parse_from(["x", "--help"])
+            .unwrap_err()
+            .is_help_or_version());
+    }
 }
 
 fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {

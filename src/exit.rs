@@ -1,13 +1,11 @@
-//! The process's exit statuses, in one table, and the one error type that
-//! ends the process early.
+//! The process's exit statuses, in one table, for every mode.
 //!
 //! Runtime failures (AWS, Rancher) never end the daemon: they are logged and
 //! retried. Only what a person must fix before anything can work ends it,
-//! through [`Fatal`], which `main` prints once and turns into a status.
+//! through `daemon::Fatal`, which `main` prints once and turns into a
+//! status; the kubelet mode maps its own failures onto the same table.
 
 use std::process::ExitCode;
-
-use crate::config::ConfigError;
 
 /// Every status the process exits with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,27 +62,6 @@ pub fn help_text() -> String {
         .map(|(exit, meaning)| format!("{} {meaning}", exit.code()))
         .collect();
     format!("Exit status: {}.", table.join("; "))
-}
-
-/// Why the process stops before (or instead of) doing its job.
-#[derive(Debug, thiserror::Error)]
-pub enum Fatal {
-    #[error("configuration error: {0}")]
-    Config(#[from] ConfigError),
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    /// `--health-probe` got no good answer.
-    #[error("{0}")]
-    Probe(String),
-}
-
-impl Fatal {
-    pub fn exit(&self) -> Exit {
-        match self {
-            Fatal::Config(_) => Exit::Config,
-            Fatal::Runtime(_) | Fatal::Probe(_) => Exit::Failure,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,68 +1,42 @@
-//! rancher-ecr-credentials keeps Amazon ECR pull credentials fresh in
-//! Rancher 1.6 ("Cattle") registries.
+//! rancher-ecr-credentials keeps Amazon ECR pull credentials fresh where
+//! containers pull from ECR: Rancher 1.6 ("Cattle") registries (the
+//! daemon), and the kubelet (the credential provider mode).
 //!
-//! The data flow, one module per step (docs/architecture.md has the map):
-//! - settings: [`cli`] (flags as typed) -> [`config`] (decided settings);
-//! - the sources: [`ecr`], ECR tokens through the AWS SDK; [`sources`],
-//!   which AWS identity serves which registry host, and one token per
-//!   (identity, region) per cycle; [`ecr_host`] reads account, region and
-//!   partition off a registry host;
-//! - the target: [`rancher`], the Rancher 1.6 API client;
-//! - [`reconcile`]: which credentials a token goes into (pure decisions),
-//!   and writing it there;
-//! - [`cycle`]: one refresh, token and registries fetched together;
-//! - [`daemon`]: the process modes and the refresh loop, timed by
-//!   [`schedule`] (the one home of timing and retry rules), stopped by
-//!   [`shutdown`].
+//! Four layers, each importing only those below it (docs/architecture.md
+//! has the map):
+//! - [`exit`] (the exit-code table) and [`cli`] (every flag of every mode);
+//! - the kernel, which imports neither front end: [`secret`], [`bounded`],
+//!   [`registry_host`], [`ecr_host`], [`image`], [`tls`], [`pull_check`],
+//!   [`aws`] (tokens, failures, the SDK's HTTP client, identities) and
+//!   [`config_file`] (the `--config` grammar both front ends read);
+//! - [`daemon`]: settings, sources, targets, the cycle, the loop, health;
+//! - [`kubelet`]: one request on stdin, one answer on stdout.
 //!
-//! `config::file` is the `--config` file (several sources and targets).
-//! [`kubelet`] is the other way to run the same binary: a kubelet image
-//! credential provider, one request on stdin, one answer on stdout.
-//!
-//! Beside it: [`status`] and [`metrics`], served by [`health`]; [`check`]
-//! for the read-only modes; [`telemetry`] for logs; [`exit`] for the exit
-//! statuses; [`bounded`], [`secret`] and [`registry_host`] as the small
-//! types and limits everything else relies on.
+//! `main.rs` only dispatches and prints an error once.
 
-/// Size limits on every response body the daemon reads.
+/// The AWS vocabulary: tokens, failures, the HTTP client, identities.
+pub mod aws;
+/// Size limits on every response body and every local input.
 pub mod bounded;
-/// `--check` and `--dry-run` output.
-pub mod check;
-/// The command line as typed: flags and their environment variables.
+/// The command line of every mode, as typed.
 pub mod cli;
-/// The settings the program runs with, decided from the command line.
-pub mod config;
-/// One refresh cycle and the state kept between cycles.
-pub mod cycle;
-/// The process modes and the refresh loop.
+/// The `--config` file's grammar: positions, `[[source]]`, raw `[[target]]`.
+pub mod config_file;
+/// The daemon: keeps Rancher registry credentials fresh.
 pub mod daemon;
-/// ECR authorization tokens through the AWS SDK.
-pub mod ecr;
 /// Account, region, partition and form of an ECR registry host.
 pub mod ecr_host;
-/// The exit statuses, and the error that ends the process.
+/// The exit statuses of every mode.
 pub mod exit;
-/// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
-pub mod health;
+/// Image references: registry host, repository, tag or digest.
+pub mod image;
 /// The kubelet image credential provider mode.
 pub mod kubelet;
-/// Prometheus metrics.
-pub mod metrics;
-/// The Rancher 1.6 API client.
-pub mod rancher;
-/// Which credentials a token goes into, and writing it there.
-pub mod reconcile;
+/// Whether a token lets its identity pull an image (a manifest request).
+pub mod pull_check;
 /// Registry host normalization and matching.
 pub mod registry_host;
-/// When to refresh next, and how failures are retried.
-pub mod schedule;
 /// A string type that never prints its value.
 pub mod secret;
-/// SIGTERM and SIGINT.
-pub mod shutdown;
-/// The AWS identities, the hosts each serves, and the tokens of a cycle.
-pub mod sources;
-/// Freshness of each managed registry, for `/healthz`.
-pub mod status;
-/// Log setup.
-pub mod telemetry;
+/// The HTTPS client builder and CA bundles.
+pub mod tls;

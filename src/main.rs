@@ -4,16 +4,30 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use rancher_ecr_credentials::cli::{Cli, Command};
-use rancher_ecr_credentials::config::{self, Config};
-use rancher_ecr_credentials::exit::{Exit, Fatal};
-use rancher_ecr_credentials::{daemon, health, kubelet, telemetry};
+use rancher_ecr_credentials::cli::{self, Cli, Invocation};
+use rancher_ecr_credentials::daemon::config::{self, Config};
+use rancher_ecr_credentials::daemon::{self, health, telemetry, Fatal};
+use rancher_ecr_credentials::exit::Exit;
+use rancher_ecr_credentials::kubelet;
 
 fn main() -> ExitCode {
-    // In the kubelet mode a flag error is one stderr line; elsewhere clap's.
-    let cli = Cli::try_parse().unwrap_or_else(|err| kubelet::exit_on_cli_error(err));
-    match run(cli) {
+    let invocation = match cli::parse() {
+        Ok(invocation) => invocation,
+        // In the kubelet mode a flag error is one stderr line; elsewhere clap's.
+        Err(usage) if usage.kubelet_mode && !usage.is_help_or_version() => {
+            return kubelet::usage_error(&usage.error).into()
+        }
+        Err(usage) => usage.error.exit(),
+    };
+    let result = match invocation {
+        Invocation::Kubelet(args) => {
+            bypass_proxy_for_instance_metadata();
+            // Its failures are its own one-line answers to the kubelet.
+            Ok(kubelet::run(args))
+        }
+        Invocation::Daemon(cli) => run_daemon(*cli),
+    };
+    match result {
         Ok(exit) => exit.into(),
         Err(fatal) => {
             eprintln!("rancher-ecr-credentials: {fatal}");
@@ -22,12 +36,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<Exit, Fatal> {
-    if let Some(Command::KubeletCredentialProvider(args)) = cli.command {
-        bypass_proxy_for_instance_metadata();
-        // Its failures are its own one-line answers to the kubelet.
-        return Ok(kubelet::main(args));
-    }
+fn run_daemon(cli: Cli) -> Result<Exit, Fatal> {
     if cli.health_probe {
         let listen = config::listen_address(&cli.listen_address, &cli.listen_port)?;
         health::probe(listen).map_err(Fatal::Probe)?;

@@ -38,6 +38,13 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A secret read from a file (the `--config` file's `secret_key`).
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 impl From<String> for Secret {
     fn from(value: String) -> Self {
         Secret(value)

@@ -350,7 +350,8 @@ fn catalog_item_sets_only_variables_the_binary_reads() {
 /// scratch file, keeping the line numbers).
 #[test]
 fn documented_configuration_files_are_accepted() {
-    use rancher_ecr_credentials::config::file::ConfigFile;
+    use rancher_ecr_credentials::config_file::ConfigFile;
+    use rancher_ecr_credentials::daemon::config::targets::decide_targets;
     let secret = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("documented-secret-key");
     std::fs::write(&secret, "documented-secret\n").unwrap();
     let mut checked = 0;
@@ -372,7 +373,8 @@ fn documented_configuration_files_are_accepted() {
                     _ => format!("{line}\n"),
                 })
                 .collect();
-            ConfigFile::parse(Path::new(doc), &block, true)
+            ConfigFile::parse(Path::new(doc), &block)
+                .and_then(|file| decide_targets(&file))
                 .unwrap_or_else(|err| panic!("{err}\n{block}"));
             checked += 1;
         }

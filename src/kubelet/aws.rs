@@ -26,7 +26,9 @@ use aws_sdk_ecr::config::{Region, SharedHttpClient};
 
 use super::failure::{Failure, Step};
 use super::plan::{Identity, Plan, TokenApi, SESSION_NAME};
-use crate::ecr::{EcrError, EcrToken};
+use crate::aws::failure::{classify, imds_failed, one_line};
+use crate::aws::token::{decode_token, expiry_time};
+use crate::aws::{AwsFailure, EcrError, EcrToken};
 
 /// The whole credential chain (environment to IMDS).
 pub const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(8);
@@ -46,7 +48,7 @@ pub async fn fetch_token(
 ) -> Result<EcrToken, Failure> {
     let region = plan.region().to_string();
     let profile = plan.profile.as_deref();
-    let http = crate::ecr::https_client(ca_bundle);
+    let http = crate::aws::http::https_client(ca_bundle);
     let credentials = match &plan.identity {
         Identity::DefaultChain => default_credentials(&region, &http, profile).await?,
         Identity::SourceRole { role, .. } => {
@@ -132,10 +134,10 @@ fn decode(
     expires_at: Option<&aws_sdk_ecr::primitives::DateTime>,
     host: &str,
 ) -> Result<EcrToken, Failure> {
-    let expires_at = expires_at.and_then(crate::ecr::expiry_time);
+    let expires_at = expires_at.and_then(expiry_time);
     // The answer is keyed by the image's host whatever ECR calls it; a
     // missing proxyEndpoint (ECR Public never sends one) is no reason to fail.
-    crate::ecr::decode_token(token, proxy_endpoint.or(Some(host)), expires_at).map_err(|err| {
+    decode_token(token, proxy_endpoint.or(Some(host)), expires_at).map_err(|err| {
         Failure::BadToken {
             reason: err.to_string(),
         }
@@ -219,7 +221,7 @@ fn credentials_failure(err: &CredentialsError) -> Failure {
     let Some(chain) = chain else {
         // A link failed hard (a broken profile, a web identity file that
         // STS refused): the chain stops there.
-        if crate::ecr::imds_failed(err) {
+        if imds_failed(err) {
             return Failure::Metadata {
                 detail: one_line(err),
             };
@@ -231,7 +233,7 @@ fn credentials_failure(err: &CredentialsError) -> Failure {
     let imds = chain
         .attempts()
         .iter()
-        .find(|attempt| crate::ecr::imds_failed(attempt.error()));
+        .find(|attempt| imds_failed(attempt.error()));
     if let Some(imds) = imds {
         return Failure::Metadata {
             detail: link_said(imds.error()),
@@ -260,21 +262,6 @@ fn link_said(err: &CredentialsError) -> String {
     }
 }
 
-/// An error and its causes on one line, from `Display` only.
-fn one_line(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// Runs one AWS call and classifies its failure.
 async fn call<T, E, R>(
     step: Step,
@@ -295,7 +282,7 @@ where
         },
         after: CALL_TIMEOUT,
     })?;
-    result.map_err(|err| match crate::ecr::classify(err) {
+    result.map_err(|err| match classify(err) {
         EcrError::Api { kind, message } => Failure::Aws {
             step,
             kind,
@@ -317,7 +304,7 @@ fn temporary_credentials(
 ) -> Result<Credentials, Failure> {
     let credentials = credentials.ok_or_else(|| Failure::Aws {
         step,
-        kind: crate::ecr::AwsFailure::Other,
+        kind: AwsFailure::Other,
         region: region.to_string(),
         subject: None,
         message: "STS answered without credentials".into(),

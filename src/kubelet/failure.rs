@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::ecr::AwsFailure;
+use crate::aws::AwsFailure;
 use crate::exit::Exit;
 
 /// Which AWS call a failure belongs to.

@@ -4,12 +4,16 @@
 //! The kubelet runs the binary once per cache miss, writes one request to
 //! its stdin and reads one response from its stdout, and kills it after a
 //! minute. So this mode is a short pipeline, one module per step:
-//! [`protocol`] (decode the request) -> [`image`] (its registry host) ->
+//! [`protocol`] (decode the request) -> `image` (its registry host) ->
 //! [`plan`] (region, API and identity, decided without I/O) -> [`aws`]
 //! (credentials, STS, the token, each under its own timeout) -> [`protocol`]
 //! (encode the response). [`failure`] words every way it can fail as the
-//! single stderr line the kubelet logs; [`check_image`] is the diagnostic
-//! `--check-image`.
+//! single stderr line the kubelet logs; `--check-image` is the diagnostic
+//! built on the kernel's `pull_check`.
+//!
+//! This mode is built on the kernel and the exit table, never on the
+//! daemon: it shares the AWS vocabulary and the `--config` grammar with it,
+//! not its settings.
 //!
 //! Stdout carries the response and nothing else; stderr carries one line
 //! on failure, and on success only what the user should know (a guessed
@@ -17,20 +21,20 @@
 //! mode, so no library can print either.
 
 pub mod aws;
-pub mod check_image;
 pub mod failure;
-pub mod image;
 pub mod plan;
 pub mod protocol;
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use crate::config::file::ConfigFile;
+use crate::aws::EcrToken;
+use crate::cli::{KubeletArgs as Args, KUBELET_SUBCOMMAND};
+use crate::config_file::ConfigFile;
 use crate::exit::Exit;
+use crate::image::ImageRef;
+use crate::pull_check::{probe_pull, PullCheck};
 use failure::Failure;
-use image::ImageRef;
 use protocol::{Request, Response};
 
 /// Every run ends within this: well inside the kubelet's hard minute, and
@@ -41,27 +45,8 @@ pub const DEADLINE: Duration = Duration::from_secs(45);
 /// few kilobytes).
 const MAX_REQUEST_BYTES: u64 = 1024 * 1024;
 
-/// The subcommand's flags.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct Args {
-    /// TOML file whose [[source]] tables give aliases (mirror or vanity hosts
-    /// that stand for an ECR registry) and roles to assume
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Do not answer the kubelet: get a token for IMAGE, ask its registry for
-    /// the image's manifest with it, and say whether this identity can pull it
-    #[arg(long, value_name = "IMAGE")]
-    pub check_image: Option<String>,
-
-    /// PEM bundle of CA certificates to trust besides the system roots (a
-    /// TLS-intercepting proxy, a mirror with a private CA)
-    #[arg(long, env = "CA_FILE", value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-}
-
 /// Runs the mode to completion and returns the exit status.
-pub fn main(args: Args) -> Exit {
+pub fn run(args: Args) -> Exit {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -74,7 +59,7 @@ pub fn main(args: Args) -> Exit {
     };
     let code = runtime.block_on(async {
         match &args.check_image {
-            Some(image) => check(&args, image).await,
+            Some(image) => check_pull(&args, image).await,
             None => answer_kubelet(&args).await,
         }
     });
@@ -83,24 +68,10 @@ pub fn main(args: Args) -> Exit {
     code
 }
 
-/// The subcommand's name, as the kubelet's `args` give it.
-pub const SUBCOMMAND: &str = "kubelet-credential-provider";
-
 /// A flag error in this mode: one stderr line (the kubelet logs stderr
 /// whole), status 2. Other modes, `--help` and `--version` keep clap's own
-/// output.
-pub fn exit_on_cli_error(err: clap::Error) -> ! {
-    use clap::error::ErrorKind;
-    // args_os: a non-UTF-8 argument must not panic here.
-    let in_this_mode = std::env::args_os().any(|arg| arg == SUBCOMMAND);
-    if !in_this_mode
-        || matches!(
-            err.kind(),
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-        )
-    {
-        err.exit()
-    }
+/// output (`main` decides).
+pub fn usage_error(err: &clap::Error) -> Exit {
     let rendered = err.to_string();
     let first = rendered
         .lines()
@@ -108,9 +79,9 @@ pub fn exit_on_cli_error(err: clap::Error) -> ! {
         .unwrap_or("invalid arguments");
     let first = first.trim().trim_start_matches("error:").trim();
     say(&format!(
-        "configuration error: {first} (see {SUBCOMMAND} --help)"
+        "configuration error: {first} (see {KUBELET_SUBCOMMAND} --help)"
     ));
-    std::process::exit(i32::from(Exit::Config.code()))
+    Exit::Config
 }
 
 /// One stderr line, prefixed with the program's name.
@@ -164,26 +135,17 @@ async fn answer_kubelet(args: &Args) -> Exit {
 async fn read_stdin() -> Result<Vec<u8>, Failure> {
     // On a blocking thread: the deadline still applies to the wait.
     let read = tokio::task::spawn_blocking(|| {
-        let mut input = Vec::new();
-        std::io::stdin()
-            .lock()
-            .take(MAX_REQUEST_BYTES + 1)
-            .read_to_end(&mut input)
-            .map(|_| input)
+        crate::bounded::read_to_limit(std::io::stdin().lock(), MAX_REQUEST_BYTES)
     });
-    let input = read
-        .await
-        .map_err(|err| err.to_string())
-        .and_then(|result| result.map_err(|err| err.to_string()))
-        .map_err(|reason| Failure::BadRequest {
-            reason: format!("cannot read stdin: {reason}"),
-        })?;
-    if input.len() as u64 > MAX_REQUEST_BYTES {
-        return Err(Failure::BadRequest {
-            reason: format!("the request on stdin is larger than {MAX_REQUEST_BYTES} bytes"),
-        });
+    let bad = |reason: String| Failure::BadRequest { reason };
+    match read.await {
+        Err(err) => Err(bad(format!("cannot read stdin: {err}"))),
+        Ok(Err(crate::bounded::FileError::TooLarge { limit })) => Err(bad(format!(
+            "the request on stdin is larger than {limit} bytes"
+        ))),
+        Ok(Err(err)) => Err(bad(err.about("stdin"))),
+        Ok(Ok(input)) => Ok(input),
     }
-    Ok(input)
 }
 
 /// The response to a decoded request, and the notices for stderr.
@@ -208,17 +170,17 @@ async fn token_for(
     args: &Args,
     image: &ImageRef,
     service_account: Option<&protocol::ServiceAccount>,
-) -> Result<(plan::Plan, crate::ecr::EcrToken), Failure> {
+) -> Result<(plan::Plan, EcrToken), Failure> {
     let config = args
         .config
         .as_deref()
-        .map(ConfigFile::load_sources)
+        .map(ConfigFile::load)
         .transpose()
         .map_err(|err| Failure::Config {
             reason: err.to_string(),
         })?;
     let ca_bundle = ca_bundle(args)?;
-    let default_region = crate::ecr::resolve_region(None).await;
+    let default_region = crate::aws::identity::resolve_region(None).await;
     let env_role_arn = std::env::var("AWS_ECR_ROLE_ARN").ok();
     let context = plan::Context {
         service_account,
@@ -235,21 +197,16 @@ async fn token_for(
 fn ca_bundle(args: &Args) -> Result<Option<Vec<u8>>, Failure> {
     args.ca_file
         .as_ref()
-        .map(|path| {
-            crate::config::parse::read_ca_bundle(
-                "CA_FILE (--ca-file)",
-                path.to_string_lossy().into_owned(),
-            )
-        })
+        .map(|path| crate::tls::read_ca_bundle(&path.to_string_lossy()))
         .transpose()
-        .map_err(|err| Failure::Config {
-            reason: err.to_string(),
+        .map_err(|reason| Failure::Config {
+            reason: format!("CA_FILE (--ca-file) is invalid: {reason}"),
         })
 }
 
 /// `--check-image`: a report for a person on stdout, non-zero if the image
 /// cannot be pulled.
-async fn check(args: &Args, image: &str) -> Exit {
+async fn check_pull(args: &Args, image: &str) -> Exit {
     let started = std::time::Instant::now();
     let run = async {
         let image = ImageRef::parse(image).map_err(|reason| Failure::BadRequest { reason })?;
@@ -273,20 +230,17 @@ async fn check(args: &Args, image: &str) -> Exit {
     if let Some(notice) = &plan.notice {
         println!("note  {notice}");
     }
-    let expiry = token
-        .expires_at
-        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
-        .unwrap_or_else(|| "unknown".into());
     println!(
-        "ok   token: for {} from {} (expires {expiry})",
+        "ok   token: for {} from {} (expires {})",
         image.registry,
-        plan.region()
+        plan.region(),
+        token.expiry_text()
     );
     // Read and checked by `token_for` already.
     let ca_bundle = ca_bundle(args).ok().flatten();
     // The whole run stays within the deadline, the pull check included.
     let left = DEADLINE.saturating_sub(started.elapsed());
-    let checked = check_image::check_image(
+    let checked = probe_pull(
         &image,
         &token.username,
         &token.password,
@@ -295,7 +249,7 @@ async fn check(args: &Args, image: &str) -> Exit {
     );
     let result = match tokio::time::timeout(left, checked).await {
         Ok(result) => result,
-        Err(_) => check_image::ImageCheck {
+        Err(_) => PullCheck {
             pullable: false,
             summary: format!(
                 "the registry did not answer within the {} deadline",

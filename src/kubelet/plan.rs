@@ -15,13 +15,13 @@
 //! plugin does: the token serves every registry of the region the identity
 //! may read (docs/ecr.md).
 
-use crate::config::file::{ConfigFile, Source};
-use crate::config::RoleSettings;
+use crate::aws::RoleSettings;
+use crate::config_file::{ConfigFile, SourceTable as Source};
 use crate::ecr_host::{EcrHost, EcrHostError, EndpointForm};
+use crate::image::ImageRef;
 use crate::secret::Secret;
 
 use super::failure::Failure;
-use super::image::ImageRef;
 use super::protocol::{ServiceAccount, ROLE_ANNOTATION};
 
 const ANNOTATION_ORIGIN: &str = "the service account's annotation eks.amazonaws.com/ecr-role-arn";
@@ -171,13 +171,11 @@ fn identity(context: Context, source: Option<&Source>) -> Result<Identity, Failu
             .filter(|(arn, _)| !arn.is_empty())
         {
             let role =
-                crate::config::parse::parse_role(arn.to_string(), None, None).map_err(|_| {
-                    Failure::Config {
-                        reason: format!(
-                            "{origin} holds {arn:?}, which is not an IAM role ARN \
+                crate::aws::identity::parse_role(arn, None, None).map_err(|_| Failure::Config {
+                    reason: format!(
+                        "{origin} holds {arn:?}, which is not an IAM role ARN \
                          (arn:aws:iam::123456789012:role/name)"
-                        ),
-                    }
+                    ),
                 })?;
             return Ok(Identity::WebIdentity {
                 role_arn: role.arn,
@@ -225,7 +223,6 @@ name = "public"
 region = "us-east-1"
 aliases = { "gallery.example.com" = "public.ecr.aws" }
 "#,
-            false,
         )
         .unwrap()
     }

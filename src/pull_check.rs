@@ -8,15 +8,15 @@
 //! registry that answers with a Bearer challenge (ECR Public, some mirrors)
 //! gets the distribution token dance once.
 //!
-//! Used by `kubelet-credential-provider --check-image` and meant for the
-//! daemon's `--check` too ([`check_image`] takes any token).
+//! Used by `kubelet-credential-provider --check-image` and the daemon's
+//! `--check --check-image` ([`probe_pull`] takes any token).
 
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 
-use super::image::ImageRef;
+use crate::image::ImageRef;
 use crate::secret::Secret;
 
 /// Every registry request (connect, send, answer).
@@ -32,7 +32,7 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
 
 /// What the registry said about the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageCheck {
+pub struct PullCheck {
     pub pullable: bool,
     /// One line for a person: what happened and, if not pullable, what to fix.
     pub summary: String,
@@ -41,14 +41,14 @@ pub struct ImageCheck {
 /// Asks the registry of `image` for its manifest with `username`/`password`.
 /// `region` is only used to word a 401. `ca_bundle` (PEM) is trusted
 /// besides the system roots.
-pub async fn check_image(
+pub async fn probe_pull(
     image: &ImageRef,
     username: &str,
     password: &Secret,
     region: &str,
     ca_bundle: Option<&[u8]>,
-) -> ImageCheck {
-    let failed = |summary: String| ImageCheck {
+) -> PullCheck {
+    let failed = |summary: String| PullCheck {
         pullable: false,
         summary,
     };
@@ -91,7 +91,7 @@ pub async fn check_image(
     );
     let status = response.status();
     match status.as_u16() {
-        200..=299 => ImageCheck {
+        200..=299 => PullCheck {
             pullable: true,
             summary: format!("{what}: the registry serves its manifest to this identity"),
         },
@@ -116,25 +116,9 @@ pub async fn check_image(
 }
 
 fn client(ca_bundle: Option<&[u8]>) -> Result<reqwest::Client, String> {
-    // ring, as everywhere in this binary.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .timeout(REGISTRY_TIMEOUT)
-        .connect_timeout(REGISTRY_TIMEOUT)
-        // Credentials must not follow a redirect to another host.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(
-            "rancher-ecr-credentials/",
-            env!("CARGO_PKG_VERSION")
-        ));
-    if let Some(pem) = ca_bundle {
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(pem).map_err(|err| err.to_string())?;
-        for certificate in certificates {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    builder.build().map_err(|err| err.to_string())
+    crate::tls::client_builder(REGISTRY_TIMEOUT, REGISTRY_TIMEOUT, ca_bundle)
+        .and_then(reqwest::ClientBuilder::build)
+        .map_err(|err| err.to_string())
 }
 
 fn basic_auth(username: &str, password: &Secret) -> HeaderValue {

@@ -8,10 +8,10 @@
 
 use std::fmt;
 
-use crate::ecr::EcrToken;
-use crate::rancher::{Credential, Endpoints, RancherClient, RancherError, Registry};
+use crate::aws::EcrToken;
+use crate::daemon::rancher::{Credential, Endpoints, RancherClient, RancherError, Registry};
+use crate::daemon::sources::TokenFailure;
 use crate::registry_host::RegistryHost;
-use crate::sources::TokenFailure;
 
 /// States in which Rancher uses a registry or credential (or soon will:
 /// newly created objects pass through `registering`/`activating`).
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn only_passing_aws_trouble_is_retried() {
-        use crate::ecr::{AwsFailure, EcrError};
+        use crate::aws::{AwsFailure, EcrError};
         let token_problem = |kind| {
             Problem::Token(TokenFailure {
                 source: "environment".into(),

@@ -4,6 +4,43 @@
 //! and retried, never fatal; only what a person must fix first ends the
 //! process, as a [`Fatal`] error. SIGTERM/SIGINT end it at once: the daemon
 //! with success, an interrupted one-shot mode with failure.
+//!
+//! The daemon is built on the kernel (the crate root's modules) and never
+//! imports the kubelet mode. Its data flow, one module per step: [`config`]
+//! (settings) -> [`wiring`] (the running parts) -> [`sources`] and
+//! [`token_source`] (tokens) -> [`cycle`] (every target, through
+//! [`rancher`] and [`reconcile`]) -> [`schedule`] (when next), with
+//! [`status`], [`metrics`] and [`health`] beside it, [`check`] for the
+//! read-only modes, [`telemetry`] for logs and [`shutdown`] for signals.
+
+/// `--check` and `--dry-run` output.
+pub mod check;
+/// The settings the daemon runs with, decided from the command line.
+pub mod config;
+/// One refresh cycle over every target, and the report of it.
+pub mod cycle;
+/// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
+pub mod health;
+/// Prometheus metrics.
+pub mod metrics;
+/// The Rancher 1.6 API client.
+pub mod rancher;
+/// Which credentials a token goes into, and writing it there.
+pub mod reconcile;
+/// When to refresh next, and how failures are retried.
+pub mod schedule;
+/// SIGTERM and SIGINT.
+pub mod shutdown;
+/// The AWS identities, the hosts each serves, and the tokens of a cycle.
+pub mod sources;
+/// Freshness of each managed registry, for `/healthz`.
+pub mod status;
+/// Log setup.
+pub mod telemetry;
+/// ECR tokens of one identity through the AWS SDK.
+pub mod token_source;
+/// From settings to the running parts.
+pub mod wiring;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,14 +48,35 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError, Mode, Supply};
-use crate::cycle::{CycleReport, Disposition, Updater};
-use crate::exit::{Exit, Fatal};
-use crate::metrics::{Metrics, RegistryLabels};
-use crate::reconcile::Problem;
-use crate::schedule::{Scheduler, CYCLE_TIMEOUT};
-use crate::shutdown::Shutdown;
-use crate::status::Status;
+use crate::exit::Exit;
+use config::{Config, ConfigError, Mode, Supply};
+use cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
+use metrics::{Metrics, RegistryLabels};
+use reconcile::Problem;
+use schedule::{Scheduler, CYCLE_TIMEOUT};
+use shutdown::Shutdown;
+use status::Status;
+
+/// Why the process stops before (or instead of) doing its job.
+#[derive(Debug, thiserror::Error)]
+pub enum Fatal {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    /// `--health-probe` got no good answer.
+    #[error("{0}")]
+    Probe(String),
+}
+
+impl Fatal {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Fatal::Config(_) => Exit::Config,
+            Fatal::Runtime(_) | Fatal::Probe(_) => Exit::Failure,
+        }
+    }
+}
 
 /// Runs the process in the configured mode until it is done or a SIGTERM
 /// or SIGINT arrives.
@@ -37,18 +95,18 @@ pub async fn run(config: Config) -> Result<Exit, Fatal> {
 
 async fn run_mode(config: Config) -> Result<Exit, Fatal> {
     let metrics = Arc::new(Metrics::new());
-    let mut updater = Updater::new(&config, metrics.clone()).await?;
+    let mut updater = wiring::updater(&config, metrics.clone()).await?;
     if config.targets.iter().any(|t| t.rancher.insecure) {
         warn_insecure();
     }
     Ok(match config.mode {
         Mode::Check => {
-            let image = config.check_image.as_ref();
-            crate::check::run(&mut updater, image, config.ca_bundle.as_deref()).await
+            let image = config.probe_image.as_ref();
+            check::run(&mut updater, image, config.ca_bundle.as_deref()).await
         }
         Mode::DryRun => {
             let report = updater.refresh().await;
-            crate::check::print_plan(&report);
+            check::print_plan(&report);
             let planned = report.all_failures().next().is_none();
             Exit::from_success(planned)
         }
@@ -85,7 +143,7 @@ async fn refresh_loop(
         Supply::Discovered => 0,
     };
     let status = Arc::new(Status::new(config.retry.grace(), expected));
-    let (bound, serve) = crate::health::bind(config.listen, status.clone(), metrics.clone())
+    let (bound, serve) = health::bind(config.listen, status.clone(), metrics.clone())
         .await
         .map_err(|err| ConfigError::Invalid {
             setting: "LISTEN_PORT (--listen-port)",
@@ -138,7 +196,7 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
     for cause in report.failure_labels() {
         metrics.failure(cause);
     }
-    let labels = |environment: &crate::cycle::EnvironmentReport, host: String| RegistryLabels {
+    let labels = |environment: &EnvironmentReport, host: String| RegistryLabels {
         host,
         environment: environment
             .id

@@ -1,14 +1,31 @@
 //! `--check` and `--dry-run`: the read-only modes a new user runs first.
 //! They print to stdout, for a person; logs still go to stderr.
 
-use crate::config::Supply;
-use crate::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
-use crate::ecr::EcrToken;
+use super::config::Supply;
+use super::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
+use super::rancher::Registry;
+use super::reconcile::{self, Assessment, Change, NEW_ID};
+use crate::aws::EcrToken;
 use crate::exit::Exit;
-use crate::kubelet;
-use crate::kubelet::image::ImageRef;
-use crate::rancher::Registry;
-use crate::reconcile::{self, Assessment, Change, NEW_ID};
+use crate::image::ImageRef;
+use crate::pull_check::probe_pull;
+
+/// The lines of `--check`, and whether all were fine.
+struct Checklist {
+    healthy: bool,
+}
+
+impl Checklist {
+    fn line(&mut self, ok: bool, what: &str, detail: String) {
+        self.healthy &= ok;
+        let verdict = if ok { "ok  " } else { "FAIL" };
+        println!("{verdict} {what}: {detail}");
+    }
+
+    fn exit(&self) -> Exit {
+        Exit::from_success(self.healthy)
+    }
+}
 
 /// `--check`: configuration, AWS identity, ECR token, Rancher access and
 /// registry matching, each reported; non-zero exit if any is off.
@@ -17,86 +34,90 @@ pub async fn run(
     image: Option<&ImageRef>,
     ca_bundle: Option<&[u8]>,
 ) -> Exit {
-    let mut healthy = true;
-    let mut report = |ok: bool, what: &str, detail: String| {
-        healthy &= ok;
-        let verdict = if ok { "ok  " } else { "FAIL" };
-        println!("{verdict} {what}: {detail}");
-    };
-    report(true, "configuration", "valid".into());
-
-    if updater.supply() == Supply::Discovered {
-        // Each source's identity, and a token in its home region; the
-        // other regions show in the environments' lines below.
-        let several = updater.sources().len() > 1;
-        for (index, source) in updater.sources().iter().enumerate() {
-            let what = |thing: &str| match several {
-                true => format!("{thing} of source {}", source.name),
-                false => thing.to_string(),
-            };
-            match source.tokens.caller_identity().await {
-                Ok(arn) => report(true, &what("AWS identity"), arn),
-                Err(err) => report(false, &what("AWS identity"), err.to_string()),
-            }
-            let region = updater.sources().home_region(index);
-            match source.tokens.fetch_region(region).await {
-                Ok(token) => report(
-                    true,
-                    &what("ECR token"),
-                    format!("{region}, for {} (expires {})", token.host, expiry(&token)),
-                ),
-                Err(err) => report(false, &what("ECR token"), format!("{region}: {err}")),
-            }
-        }
-    }
+    let mut check = Checklist { healthy: true };
+    check.line(true, "configuration", "valid".into());
     let tokens = match updater.supply() {
-        Supply::Discovered => Vec::new(),
-        Supply::Listed => listed_tokens(updater, &mut report).await,
+        Supply::Discovered => {
+            source_tokens(updater, &mut check).await;
+            Vec::new()
+        }
+        Supply::Listed => listed_tokens(updater, &mut check).await,
     };
     if let Some(image) = image {
-        let (ok, detail) = check_image(updater, image, &tokens, ca_bundle).await;
-        report(ok, "image pull", detail);
+        let (ok, detail) = image_line(updater, image, &tokens, ca_bundle).await;
+        check.line(ok, "image pull", detail);
     }
     if updater.reports_by_environment() {
-        // Every environment, as a dry-run cycle sees it (nothing is written).
-        let cycle = updater.refresh().await;
-        for failure in &cycle.failures {
-            report(false, "Rancher environments", failure.to_string());
-        }
-        for environment in &cycle.environments {
-            let what = format!(
-                "environment {} ({}, {})",
-                environment.label(),
-                environment.name.as_deref().unwrap_or("?"),
-                environment.orchestration.as_deref().unwrap_or("?")
-            );
-            let (ok, detail) = environment_verdict(environment);
-            report(ok, &what, detail);
-        }
-        return Exit::from_success(healthy);
+        every_environment(updater, &mut check).await;
+    } else {
+        one_environment(updater, &tokens, &mut check).await;
     }
-    let rancher = updater.rancher();
+    check.exit()
+}
+
+/// Each source's identity, and a token in its home region; the other
+/// regions show in the environments' lines.
+async fn source_tokens(updater: &Updater, check: &mut Checklist) {
+    let several = updater.sources().len() > 1;
+    for (index, source) in updater.sources().iter().enumerate() {
+        let what = |thing: &str| match several {
+            true => format!("{thing} of source {}", source.name),
+            false => thing.to_string(),
+        };
+        match source.tokens.caller_identity().await {
+            Ok(arn) => check.line(true, &what("AWS identity"), arn),
+            Err(err) => check.line(false, &what("AWS identity"), err.to_string()),
+        }
+        let region = updater.sources().home_region(index);
+        match source.tokens.fetch_region(region).await {
+            Ok(token) => check.line(
+                true,
+                &what("ECR token"),
+                format!(
+                    "{region}, for {} (expires {})",
+                    token.host,
+                    token.expiry_text()
+                ),
+            ),
+            Err(err) => check.line(false, &what("ECR token"), format!("{region}: {err}")),
+        }
+    }
+}
+
+/// Every environment, as a dry-run cycle sees it (nothing is written).
+async fn every_environment(updater: &mut Updater, check: &mut Checklist) {
+    let cycle = updater.refresh().await;
+    for failure in &cycle.failures {
+        check.line(false, "Rancher environments", failure.to_string());
+    }
+    for environment in &cycle.environments {
+        let what = format!(
+            "environment {} ({}, {})",
+            environment.label(),
+            environment.name.as_deref().unwrap_or("?"),
+            environment.orchestration.as_deref().unwrap_or("?")
+        );
+        let (ok, detail) = environment_verdict(environment);
+        check.line(ok, &what, detail);
+    }
+}
+
+/// The one environment of CATTLE_URL: reachable, and which registry each
+/// listed token goes into.
+async fn one_environment(updater: &Updater, tokens: &[EcrToken], check: &mut Checklist) {
+    let rancher = updater.first_rancher().rancher();
     let endpoints = match rancher.discover().await {
         Ok(endpoints) => {
             let environment = endpoints.environment_id.as_deref().unwrap_or("unknown");
-            report(
-                true,
-                "Rancher API",
-                format!("reachable, environment {environment}"),
-            );
+            let detail = format!("reachable, environment {environment}");
+            check.line(true, "Rancher API", detail);
             endpoints
         }
-        Err(err) => {
-            report(false, "Rancher API", err.to_string());
-            return Exit::Failure;
-        }
+        Err(err) => return check.line(false, "Rancher API", err.to_string()),
     };
     let registries = match rancher.list_registries(&endpoints).await {
         Ok(registries) => registries,
-        Err(err) => {
-            report(false, "Rancher registries", err.to_string());
-            return Exit::Failure;
-        }
+        Err(err) => return check.line(false, "Rancher registries", err.to_string()),
     };
     let policy = &updater.policy();
     let ids = |list: &[&Registry]| {
@@ -105,78 +126,60 @@ pub async fn run(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for token in &tokens {
+    for token in tokens {
         let host = reconcile::target_host(policy, token);
-        match reconcile::assess(&host, &registries, policy) {
-            Assessment::Write(live) => {
-                report(true, "registry", format!("{host} matches {}", ids(&live)))
-            }
-            Assessment::OnlyInactive(dormant) => report(
+        let (ok, detail) = match reconcile::assess(&host, &registries, policy) {
+            Assessment::Write(live) => (true, format!("{host} matches {}", ids(&live))),
+            Assessment::OnlyInactive(dormant) => (
                 false,
-                "registry",
                 format!(
                     "{host}: only deactivated registries ({}) match: activate one",
                     ids(&dormant)
                 ),
             ),
-            Assessment::Create => report(
+            Assessment::Create => (
                 true,
-                "registry",
                 format!("{host}: none yet; AUTO_CREATE will create it"),
             ),
-            Assessment::NoMatch => report(
+            Assessment::NoMatch => (
                 false,
-                "registry",
                 format!(
                     "no registry has the address {host}: add it in Rancher (Infrastructure > \
                      Registries) or set AUTO_CREATE=true"
                 ),
             ),
-        }
+        };
+        check.line(ok, "registry", detail);
     }
-    Exit::from_success(healthy)
 }
 
 /// The listed registries' tokens, each reported.
-async fn listed_tokens(
-    updater: &Updater,
-    report: &mut impl FnMut(bool, &str, String),
-) -> Vec<EcrToken> {
+async fn listed_tokens(updater: &Updater, check: &mut Checklist) -> Vec<EcrToken> {
     match updater.token_source().caller_identity().await {
-        Ok(arn) => report(true, "AWS identity", arn),
-        Err(err) => report(false, "AWS identity", err.to_string()),
+        Ok(arn) => check.line(true, "AWS identity", arn),
+        Err(err) => check.line(false, "AWS identity", err.to_string()),
     }
     match updater.token_source().fetch().await {
         Ok(fetched) => {
             for token in &fetched.tokens {
-                report(
-                    true,
-                    "ECR token",
-                    format!("{} (expires {})", token.host, expiry(token)),
-                );
+                let detail = format!("{} (expires {})", token.host, token.expiry_text());
+                check.line(true, "ECR token", detail);
             }
             for err in &fetched.malformed {
-                report(false, "ECR token", err.to_string());
+                check.line(false, "ECR token", err.to_string());
             }
             fetched.tokens
         }
         Err(err) => {
-            report(false, "ECR token", err.to_string());
+            check.line(false, "ECR token", err.to_string());
             Vec::new()
         }
     }
 }
 
-fn expiry(token: &EcrToken) -> String {
-    token
-        .expires_at
-        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 /// `--check-image`: the manifest request with the token for the image's
 /// registry, which must be one this daemon writes.
-async fn check_image(
+async fn image_line(
     updater: &Updater,
     image: &ImageRef,
     tokens: &[EcrToken],
@@ -215,14 +218,7 @@ async fn check_image(
             ),
         );
     };
-    let result = kubelet::check_image::check_image(
-        image,
-        &token.username,
-        &token.password,
-        &region,
-        ca_bundle,
-    )
-    .await;
+    let result = probe_pull(image, &token.username, &token.password, &region, ca_bundle).await;
     (result.pullable, result.summary)
 }
 

@@ -16,8 +16,8 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
-use crate::status::Status;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::status::Status;
 
 #[derive(Clone)]
 struct Shared {

@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use crate::ecr::{EcrError, EcrToken, TokenSource};
+use crate::aws::{EcrError, EcrToken};
+use crate::daemon::token_source::TokenSource;
 use crate::ecr_host::EcrHost;
 use crate::registry_host::RegistryHost;
 
@@ -247,8 +248,8 @@ impl CycleTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::AwsSettings;
-    use crate::metrics::Metrics;
+    use crate::aws::AwsSettings;
+    use crate::daemon::metrics::Metrics;
     use crate::secret::Secret;
 
     fn host(text: &str) -> RegistryHost {

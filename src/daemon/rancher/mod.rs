@@ -24,7 +24,7 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, USER_AGENT};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -34,8 +34,7 @@ pub use environments::{choose, Chosen, Environment, KeyKind, Selection, Skipped}
 pub use error::RancherError;
 pub use wire::{Credential, Registry};
 
-use crate::config::RancherSettings;
-use crate::metrics::Metrics;
+use super::metrics::Metrics;
 use crate::secret::Secret;
 use wire::{decode, Collection};
 
@@ -47,6 +46,20 @@ pub(crate) const MAX_PAGES: usize = 1000;
 /// Rancher 1.6 v1 project keys must send an email on create (§3); any
 /// non-empty value does.
 const PLACEHOLDER_EMAIL: &str = "not-really@required.anymore";
+
+/// How to reach one Rancher, and which of its environments to serve.
+#[derive(Debug, Clone)]
+pub struct RancherSettings {
+    pub url: Url,
+    pub access_key: String,
+    pub secret_key: Secret,
+    pub timeout: Duration,
+    /// Skip TLS verification (RANCHER_INSECURE).
+    pub insecure: bool,
+    /// Serve these environments with an account key; `None` serves the one
+    /// environment the URL and the key name.
+    pub environments: Option<Selection>,
+}
 
 /// HTTP access to one Rancher API endpoint.
 #[derive(Debug, Clone)]
@@ -67,36 +80,18 @@ impl RancherClient {
     ) -> Result<RancherClient, RancherError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        // Not a browser: no CSRF check and no HTML responses (§1, §8).
-        headers.insert(
-            USER_AGENT,
-            HeaderValue::from_static(concat!(
-                "rancher-ecr-credentials/",
-                env!("CARGO_PKG_VERSION")
-            )),
-        );
         // Without it, a server with access control off runs an unknown key
-        // as admin across all environments (§1).
+        // as admin across all environments (§1). Our user agent (not a
+        // browser's) means no CSRF check and no HTML responses (§1, §8).
         headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
-        // ring for TLS, as the AWS client uses: one crypto library in the
-        // binary. Installing twice (a second client) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client_error = |err: reqwest::Error| RancherError::Client {
             reason: err.to_string(),
         };
-        // The timeout covers the whole exchange, body included, so a server
-        // that trickles its answer is cut off too.
-        let mut builder = reqwest::Client::builder()
+        let connect_timeout = settings.timeout.min(Duration::from_secs(10));
+        let builder = crate::tls::client_builder(settings.timeout, connect_timeout, ca_bundle)
+            .map_err(client_error)?
             .default_headers(headers)
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(settings.insecure);
-        if let Some(pem) = ca_bundle {
-            for certificate in reqwest::Certificate::from_pem_bundle(pem).map_err(client_error)? {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
         Ok(RancherClient {
             http: builder.build().map_err(client_error)?,
             base: settings.url.clone(),

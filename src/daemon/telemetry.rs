@@ -15,7 +15,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-use crate::config::{ConfigError, LogFormat};
+use crate::daemon::config::{ConfigError, LogFormat};
 
 const SETTING: &str = "LOG_LEVEL (--log-level)";
 

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::cycle::{CycleReport, Disposition, EnvironmentReport};
+use crate::daemon::cycle::{CycleReport, Disposition, EnvironmentReport};
 
 #[derive(Debug, Clone, Default)]
 struct RegistryStatus {
@@ -262,7 +262,7 @@ fn timestamp(at: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::{Change, HostOutcome, Problem};
+    use crate::daemon::reconcile::{Change, HostOutcome, Problem};
     use crate::registry_host::RegistryHost;
 
     const HOUR: Duration = Duration::from_secs(3600);
@@ -344,7 +344,7 @@ mod tests {
         failed.environments[0].outcomes.clear();
         failed.environments[0]
             .failures
-            .push(crate::cycle::CycleFailure::Task("boom".into()));
+            .push(crate::daemon::cycle::CycleFailure::Task("boom".into()));
         status.record(&failed, t0 + HOUR, t0 + 2 * HOUR);
         let (_, body) = status.health(t0 + HOUR);
         assert_eq!(body["registries"].as_array().map(Vec::len), Some(1));

@@ -1,0 +1,135 @@
+//! With CONFIG_FILE: the file's sources and targets as settings. The file
+//! replaces some environment variables, which must then not be set too;
+//! a target without its own url and keys takes CATTLE_URL and its key.
+
+use std::path::Path;
+
+use super::environment::rancher_settings;
+use super::parse::{is_environment_endpoint, non_empty};
+use super::targets::decide_targets;
+use super::{ConfigError, SourceSettings, TargetSettings};
+use crate::aws::AwsSettings;
+use crate::cli::Cli;
+use crate::config_file::ConfigFile;
+
+const SETTING: &str = "CONFIG_FILE (--config)";
+
+/// The settings a config file replaces, which must then not be set too:
+/// the file would silently win over them, or they over the file.
+fn file_conflicts(cli: &Cli) -> [(&'static str, Option<String>, &'static str); 5] {
+    [
+        (
+            "RANCHER_ENVIRONMENTS (--rancher-environments)",
+            cli.rancher_environments.clone(),
+            "each [[target]]'s environments",
+        ),
+        (
+            "AWS_ECR_REGISTRY_IDS (--registry-ids)",
+            cli.registry_ids.clone(),
+            "each [[source]]'s registry_ids",
+        ),
+        (
+            "ECR_DISCOVER (--ecr-discover)",
+            cli.ecr_discover.clone(),
+            "the registries: with a file, the ECR hosts its sources claim",
+        ),
+        (
+            "AUTO_CREATE (--auto-create)",
+            cli.auto_create.clone(),
+            "each [[target]]'s auto_create",
+        ),
+        (
+            "ECR_PROXY_HOST (--proxy-host)",
+            cli.proxy_host.clone(),
+            "each [[source]]'s aliases",
+        ),
+    ]
+}
+
+/// The file's sources and targets, decided.
+pub fn settings(
+    cli: &Cli,
+    path: &Path,
+) -> Result<(Vec<SourceSettings>, Vec<TargetSettings>), ConfigError> {
+    for (setting, value, instead) in file_conflicts(cli) {
+        if non_empty(value).is_some() {
+            return Err(ConfigError::Invalid {
+                setting,
+                reason: format!(
+                    "it cannot be set together with {SETTING} ({}), which says {instead}; \
+                     unset one of them",
+                    path.display()
+                ),
+            });
+        }
+    }
+    let in_file = |err: crate::config_file::ConfigFileError| ConfigError::Invalid {
+        setting: SETTING,
+        reason: err.to_string(),
+    };
+    let file = ConfigFile::load(path).map_err(in_file)?;
+    let tables = decide_targets(&file).map_err(in_file)?;
+    let whole = |reason: &str| in_file(file.positions.whole(reason.into()));
+    if file.sources.is_empty() {
+        return Err(whole(
+            "it has no [[source]]: name at least one AWS identity and region",
+        ));
+    }
+    if tables.is_empty() {
+        return Err(whole(
+            "it has no [[target]]: name at least one Rancher to write to",
+        ));
+    }
+    let sources: Vec<SourceSettings> = file
+        .sources
+        .iter()
+        .map(|source| SourceSettings {
+            name: source.name.clone(),
+            aws: AwsSettings {
+                region: Some(source.region.clone()),
+                registry_ids: source.registry_ids.clone(),
+                role: source.role.clone(),
+                profile: source.profile.clone(),
+            },
+            any_region: false,
+            aliases: source.aliases.clone(),
+        })
+        .collect();
+    let mut targets: Vec<TargetSettings> = Vec::new();
+    for (index, table) in tables.iter().enumerate() {
+        let at_table =
+            |reason: String| in_file(file.positions.at(file.targets[index].span(), "", reason));
+        let mut rancher = rancher_settings(cli, table.connection.as_ref())?;
+        if table.environments.is_some() && is_environment_endpoint(&rancher.url) {
+            return Err(at_table(
+                "target.environments: with environments, the url must be the server's API \
+                 root (http://rancher:8080/v2-beta), not an environment endpoint \
+                 (…/projects/<id>)"
+                    .into(),
+            ));
+        }
+        rancher.environments = table.environments.clone();
+        if let Some(first) = targets.iter().position(|t| {
+            t.rancher.url == rancher.url
+                && t.rancher.access_key == rancher.access_key
+                && t.rancher.environments == rancher.environments
+        }) {
+            return Err(at_table(format!(
+                "this [[target]] serves the same Rancher, key and environments as the one \
+                 at line {}: merge them",
+                tables[first].line
+            )));
+        }
+        let indexes = table
+            .sources
+            .iter()
+            .filter_map(|name| sources.iter().position(|s| &s.name == name))
+            .collect();
+        targets.push(TargetSettings {
+            rancher,
+            sources: indexes,
+            auto_create: table.auto_create,
+        });
+    }
+    Ok((sources, targets))
+}

@@ -1,0 +1,159 @@
+//! Tests of the settings decided from the command line.
+
+use clap::Parser;
+
+use super::*;
+use crate::daemon::rancher::Selection;
+
+fn cli(args: &[&str]) -> Cli {
+    let mut argv = vec![
+        "rancher-ecr-credentials",
+        "--cattle-url",
+        "http://rancher:8080/v1/",
+        "--cattle-access-key",
+        "ACCESS",
+        "--cattle-secret-key",
+        "SECRETVALUE",
+    ];
+    argv.extend_from_slice(args);
+    Cli::try_parse_from(argv).unwrap()
+}
+
+fn error_of(args: &[&str]) -> String {
+    Config::from_cli(cli(args)).unwrap_err().to_string()
+}
+
+#[test]
+fn defaults() {
+    let config = Config::from_cli(cli(&[])).unwrap();
+    assert_eq!(config.rancher().url.as_str(), "http://rancher:8080/v1");
+    assert_eq!(config.refresh_interval, Duration::from_secs(6 * 3600));
+    assert!(!config.targets[0].auto_create);
+    assert!(config.sources[0].aws.registry_ids.is_empty());
+    assert_eq!(config.listen.port(), 8080);
+    assert!(!format!("{config:?}").contains("SECRETVALUE"));
+    assert_eq!(config.mode, Mode::Daemon);
+    assert_eq!(config.log_format, LogFormat::Text);
+}
+
+#[test]
+fn modes_exclude_each_other() {
+    assert_eq!(
+        Config::from_cli(cli(&["--check"])).unwrap().mode,
+        Mode::Check
+    );
+    assert_eq!(
+        Config::from_cli(cli(&["--dry-run"])).unwrap().mode,
+        Mode::DryRun
+    );
+    let argv = ["x", "--once", "--check"];
+    assert!(Cli::try_parse_from(argv).is_err());
+    assert!(error_of(&["--log-format", "xml"]).contains("LOG_FORMAT"));
+    assert!(error_of(&["--ca-file", "/nonexistent.pem"]).contains("CA_FILE"));
+    assert!(error_of(&["--ssl-cert-file", "/nonexistent.pem"]).contains("SSL_CERT_FILE"));
+    assert!(error_of(&["--ca-file", "/etc/hostname"]).contains("no PEM certificate"));
+    assert!(error_of(&["--ca-file", "/dev/zero"]).contains("not a regular file"));
+}
+
+#[test]
+fn go_booleans() {
+    for yes in ["1", "t", "T", "TRUE", "true", "True"] {
+        assert_eq!(parse_go_bool(yes), Some(true), "{yes}");
+    }
+    for no in ["0", "f", "F", "FALSE", "false", "False"] {
+        assert_eq!(parse_go_bool(no), Some(false), "{no}");
+    }
+    assert_eq!(parse_go_bool("yes"), None);
+    assert!(Config::from_cli(cli(&["--auto-create"])).unwrap().targets[0].auto_create);
+    assert!(error_of(&["--auto-create=maybe"]).contains("AUTO_CREATE"));
+}
+
+#[test]
+fn registry_ids_are_validated() {
+    let config =
+        Config::from_cli(cli(&["--registry-ids", " 123456789012, 210987654321,"])).unwrap();
+    assert_eq!(
+        config.sources[0].aws.registry_ids,
+        ["123456789012", "210987654321"]
+    );
+    let err = error_of(&["--registry-ids", "123456789012,12345"]);
+    assert!(
+        err.contains("AWS_ECR_REGISTRY_IDS") && err.contains("\"12345\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn cattle_url_is_checked_without_echoing_secrets() {
+    let mut c = cli(&[]);
+    c.cattle_url = Some("http://key:topsecret@rancher:8080/v1".into());
+    let err = Config::from_cli(c).unwrap_err().to_string();
+    assert!(
+        err.contains("CATTLE_URL") && !err.contains("topsecret"),
+        "{err}"
+    );
+
+    let mut c = cli(&[]);
+    c.cattle_url = Some("rancher:8080".into());
+    assert!(Config::from_cli(c)
+        .unwrap_err()
+        .to_string()
+        .contains("CATTLE_URL"));
+
+    let mut c = cli(&[]);
+    c.cattle_url = None;
+    assert!(matches!(
+        Config::from_cli(c),
+        Err(ConfigError::Missing { setting, .. }) if setting.contains("CATTLE_URL")
+    ));
+}
+
+#[test]
+fn role_arn_and_durations() {
+    let config = Config::from_cli(cli(&[
+        "--role-arn",
+        "arn:aws:iam::111122223333:role/ecr-pull",
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.sources[0].aws.role.as_ref().unwrap().session_name,
+        "rancher-ecr-credentials"
+    );
+    assert!(error_of(&["--role-arn", "ecr-pull"]).contains("AWS_ROLE_ARN"));
+    assert!(error_of(&["--refresh-interval", "13h"]).contains("REFRESH_INTERVAL"));
+    assert!(error_of(&["--refresh-interval", "soon"]).contains("REFRESH_INTERVAL"));
+    assert!(error_of(&["--listen-port", "99999"]).contains("LISTEN_PORT"));
+    assert!(error_of(&["--retry-max-delay", "2h"]).contains("RETRY_MAX_DELAY"));
+    assert!(error_of(&["--retry-min-delay", "10m"]).contains("RETRY_MIN_DELAY"));
+    assert!(error_of(&["--proxy-host", "a/b"]).contains("ECR_PROXY_HOST"));
+}
+
+#[test]
+fn rancher_environments() {
+    let config = Config::from_cli(cli(&["--rancher-environments", "all"])).unwrap();
+    assert_eq!(config.rancher().environments, Some(Selection::All));
+    let config =
+        Config::from_cli(cli(&["--rancher-environments", " Default, 1a9 ,prod,"])).unwrap();
+    assert_eq!(
+        config.rancher().environments,
+        Some(Selection::Named(vec![
+            "Default".into(),
+            "1a9".into(),
+            "prod".into()
+        ]))
+    );
+    assert!(Config::from_cli(cli(&[]))
+        .unwrap()
+        .rancher()
+        .environments
+        .is_none());
+    let err = error_of(&["--rancher-environments", ","]);
+    assert!(err.contains("RANCHER_ENVIRONMENTS"), "{err}");
+    let mut c = cli(&["--rancher-environments", "all"]);
+    c.cattle_url = Some("http://rancher:8080/v2-beta/projects/1a5".into());
+    let err = Config::from_cli(c).unwrap_err().to_string();
+    assert!(
+        err.contains("CATTLE_URL") && err.contains("RANCHER_ENVIRONMENTS"),
+        "{err}"
+    );
+}
