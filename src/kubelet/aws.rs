@@ -47,37 +47,8 @@ pub async fn fetch_token(
     ca_bundle: Option<&[u8]>,
 ) -> Result<EcrToken, Failure> {
     let region = plan.region().to_string();
-    let profile = plan.profile.as_deref();
     let http = crate::aws::http::https_client(ca_bundle);
-    let credentials = match &plan.identity {
-        Identity::DefaultChain => default_credentials(&region, &http, profile).await?,
-        Identity::SourceRole { role, .. } => {
-            let base = default_credentials(&region, &http, profile).await?;
-            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, Some(base)).await);
-            let mut request = sts
-                .assume_role()
-                .role_arn(&role.arn)
-                .role_session_name(&role.session_name);
-            if let Some(external_id) = &role.external_id {
-                request = request.external_id(external_id);
-            }
-            let subject = Some(role.arn.clone());
-            let output = call(Step::AssumeRole, &region, &subject, request.send()).await?;
-            temporary_credentials(output.credentials(), Step::AssumeRole, &region)?
-        }
-        Identity::WebIdentity { role_arn, token } => {
-            // AssumeRoleWithWebIdentity is not signed: the token is the proof.
-            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, None).await);
-            let request = sts
-                .assume_role_with_web_identity()
-                .role_arn(role_arn)
-                .role_session_name(SESSION_NAME)
-                .web_identity_token(token.expose());
-            let subject = Some(role_arn.clone());
-            let output = call(Step::WebIdentity, &region, &subject, request.send()).await?;
-            temporary_credentials(output.credentials(), Step::WebIdentity, &region)?
-        }
-    };
+    let credentials = credentials(plan, &region, &http).await?;
     let config = sdk_config(&region, &http, Some(credentials)).await;
     match &plan.api {
         TokenApi::Private { form, .. } => {
@@ -122,6 +93,46 @@ pub async fn fetch_token(
             decode(data.authorization_token(), None, data.expires_at(), host)
         }
     }
+}
+
+/// The credentials the plan's identity asks with: the default chain (or a
+/// profile), a source's role assumed with them, or the pod's web identity.
+async fn credentials(
+    plan: &Plan,
+    region: &str,
+    http: &SharedHttpClient,
+) -> Result<Credentials, Failure> {
+    let region = region.to_string();
+    let profile = plan.profile.as_deref();
+    Ok(match &plan.identity {
+        Identity::DefaultChain => default_credentials(&region, &http, profile).await?,
+        Identity::SourceRole { role, .. } => {
+            let base = default_credentials(&region, &http, profile).await?;
+            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, Some(base)).await);
+            let mut request = sts
+                .assume_role()
+                .role_arn(&role.arn)
+                .role_session_name(&role.session_name);
+            if let Some(external_id) = &role.external_id {
+                request = request.external_id(external_id);
+            }
+            let subject = Some(role.arn.clone());
+            let output = call(Step::AssumeRole, &region, &subject, request.send()).await?;
+            temporary_credentials(output.credentials(), Step::AssumeRole, &region)?
+        }
+        Identity::WebIdentity { role_arn, token } => {
+            // AssumeRoleWithWebIdentity is not signed: the token is the proof.
+            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, None).await);
+            let request = sts
+                .assume_role_with_web_identity()
+                .role_arn(role_arn)
+                .role_session_name(SESSION_NAME)
+                .web_identity_token(token.expose());
+            let subject = Some(role_arn.clone());
+            let output = call(Step::WebIdentity, &region, &subject, request.send()).await?;
+            temporary_credentials(output.credentials(), Step::WebIdentity, &region)?
+        }
+    })
 }
 
 fn endpoint_overridden(config: &SdkConfig, service_variable: &str) -> bool {

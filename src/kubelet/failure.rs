@@ -125,68 +125,7 @@ impl fmt::Display for Failure {
                 region,
                 subject,
                 message,
-            } => {
-                let operation = step.operation();
-                let service = step.service();
-                let subject = subject
-                    .as_deref()
-                    .map(|s| format!(" for {s}"))
-                    .unwrap_or_default();
-                match (kind, step) {
-                    (AwsFailure::Auth, Step::PrivateToken) => write!(
-                        f,
-                        "AWS denied {operation} in {region} ({message}): allow \
-                         ecr:GetAuthorizationToken on Resource \"*\" in the IAM policy of the \
-                         node's role (or of the role assumed)"
-                    ),
-                    (AwsFailure::Auth, Step::PublicToken) => write!(
-                        f,
-                        "AWS denied {operation} in {region} ({message}): allow \
-                         ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken in the \
-                         IAM policy of the node's role (or of the role assumed)"
-                    ),
-                    (AwsFailure::Auth, Step::WebIdentity) => write!(
-                        f,
-                        "AWS denied {operation}{subject} in {region} ({message}): the role's \
-                         trust policy must allow the cluster's OIDC provider, this service \
-                         account and the token's audience (tokenAttributes.serviceAccountTokenAudience)"
-                    ),
-                    (AwsFailure::Auth, Step::AssumeRole) => write!(
-                        f,
-                        "AWS denied {operation}{subject} in {region} ({message}): the node's \
-                         identity needs sts:AssumeRole on the role, and the role's trust policy \
-                         (and external_id) must accept it"
-                    ),
-                    (AwsFailure::Throttled, _) => write!(
-                        f,
-                        "AWS throttled {operation}{subject} in {region} even after retries \
-                         ({message}): too many callers in this account and region; the kubelet \
-                         caches each answer for half the token's life, so this passes, but \
-                         check for other clients calling {operation} in a loop"
-                    ),
-                    (AwsFailure::Unreachable, _) => write!(
-                        f,
-                        "cannot reach the {service} endpoint for {region} ({message}): check \
-                         the node's route and DNS to AWS, HTTPS_PROXY/NO_PROXY in the \
-                         provider's env, or the VPC endpoint (AWS_ENDPOINT_URL_{})",
-                        match step {
-                            Step::PrivateToken => "ECR",
-                            Step::PublicToken => "ECR_PUBLIC",
-                            Step::WebIdentity | Step::AssumeRole => "STS",
-                        }
-                    ),
-                    (AwsFailure::Metadata, _) => write!(
-                        f,
-                        "{}",
-                        Failure::Metadata {
-                            detail: message.clone()
-                        }
-                    ),
-                    (AwsFailure::Other, _) => {
-                        write!(f, "{operation}{subject} failed in {region}: {message}")
-                    }
-                }
-            }
+            } => write_aws(f, *step, *kind, region, subject.as_deref(), message),
             Failure::BadToken { reason } => write!(
                 f,
                 "ECR returned an unusable token ({reason}); this is unexpected, try again"
@@ -197,6 +136,74 @@ impl fmt::Display for Failure {
                  (and HTTPS_PROXY/NO_PROXY in the provider's env)",
                 humantime::format_duration(*after)
             ),
+        }
+    }
+}
+
+/// An AWS call's failure: the cause by kind and step, then the fix.
+fn write_aws(
+    f: &mut fmt::Formatter<'_>,
+    step: Step,
+    kind: AwsFailure,
+    region: &str,
+    subject: Option<&str>,
+    message: &str,
+) -> fmt::Result {
+    let operation = step.operation();
+    let service = step.service();
+    let subject = subject.map(|s| format!(" for {s}")).unwrap_or_default();
+    match (kind, step) {
+        (AwsFailure::Auth, Step::PrivateToken) => write!(
+            f,
+            "AWS denied {operation} in {region} ({message}): allow \
+                 ecr:GetAuthorizationToken on Resource \"*\" in the IAM policy of the \
+                 node's role (or of the role assumed)"
+        ),
+        (AwsFailure::Auth, Step::PublicToken) => write!(
+            f,
+            "AWS denied {operation} in {region} ({message}): allow \
+                 ecr-public:GetAuthorizationToken and sts:GetServiceBearerToken in the \
+                 IAM policy of the node's role (or of the role assumed)"
+        ),
+        (AwsFailure::Auth, Step::WebIdentity) => write!(
+            f,
+            "AWS denied {operation}{subject} in {region} ({message}): the role's \
+                 trust policy must allow the cluster's OIDC provider, this service \
+                 account and the token's audience (tokenAttributes.serviceAccountTokenAudience)"
+        ),
+        (AwsFailure::Auth, Step::AssumeRole) => write!(
+            f,
+            "AWS denied {operation}{subject} in {region} ({message}): the node's \
+                 identity needs sts:AssumeRole on the role, and the role's trust policy \
+                 (and external_id) must accept it"
+        ),
+        (AwsFailure::Throttled, _) => write!(
+            f,
+            "AWS throttled {operation}{subject} in {region} even after retries \
+                 ({message}): too many callers in this account and region; the kubelet \
+                 caches each answer for half the token's life, so this passes, but \
+                 check for other clients calling {operation} in a loop"
+        ),
+        (AwsFailure::Unreachable, _) => write!(
+            f,
+            "cannot reach the {service} endpoint for {region} ({message}): check \
+                 the node's route and DNS to AWS, HTTPS_PROXY/NO_PROXY in the \
+                 provider's env, or the VPC endpoint (AWS_ENDPOINT_URL_{})",
+            match step {
+                Step::PrivateToken => "ECR",
+                Step::PublicToken => "ECR_PUBLIC",
+                Step::WebIdentity | Step::AssumeRole => "STS",
+            }
+        ),
+        (AwsFailure::Metadata, _) => write!(
+            f,
+            "{}",
+            Failure::Metadata {
+                detail: message.to_string()
+            }
+        ),
+        (AwsFailure::Other, _) => {
+            write!(f, "{operation}{subject} failed in {region}: {message}")
         }
     }
 }

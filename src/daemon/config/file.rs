@@ -46,6 +46,24 @@ fn file_conflicts(cli: &Cli) -> [(&'static str, Option<String>, &'static str); 5
     ]
 }
 
+/// The file's `[[source]]`s as the daemon's sources.
+fn source_settings(file: &ConfigFile) -> Vec<SourceSettings> {
+    file.sources
+        .iter()
+        .map(|source| SourceSettings {
+            name: source.name.clone(),
+            aws: AwsSettings {
+                region: Some(source.region.clone()),
+                registry_ids: source.registry_ids.clone(),
+                role: source.role.clone(),
+                profile: source.profile.clone(),
+            },
+            any_region: false,
+            aliases: source.aliases.clone(),
+        })
+        .collect()
+}
+
 /// The file's sources and targets, decided.
 pub fn settings(
     cli: &Cli,
@@ -80,21 +98,7 @@ pub fn settings(
             "it has no [[target]]: name at least one Rancher to write to",
         ));
     }
-    let sources: Vec<SourceSettings> = file
-        .sources
-        .iter()
-        .map(|source| SourceSettings {
-            name: source.name.clone(),
-            aws: AwsSettings {
-                region: Some(source.region.clone()),
-                registry_ids: source.registry_ids.clone(),
-                role: source.role.clone(),
-                profile: source.profile.clone(),
-            },
-            any_region: false,
-            aliases: source.aliases.clone(),
-        })
-        .collect();
+    let sources = source_settings(&file);
     let mut targets: Vec<TargetSettings> = Vec::new();
     for (index, table) in tables.iter().enumerate() {
         let at_table =

@@ -256,8 +256,40 @@ async fn refresh_many(
     };
     let named = matches!(many.selection, Selection::Named(_));
     let serving: HashSet<String> = chosen.serve.iter().map(|e| e.id.clone()).collect();
+    let context = TaskContext {
+        rancher,
+        policy,
+        tokens: &tokens,
+        named,
+    };
+    let started = start_environments(chosen.serve, many, &context, &mut report).await;
+    wait_for(started, many, &mut report).await;
+    // A task that finishes after the wait is reported by the next cycle;
+    // one of an environment no longer selected is dropped once finished.
+    many.running
+        .retain(|id, task| serving.contains(id) || !task.is_finished());
+    report
+}
+
+/// What every environment task of a cycle shares.
+struct TaskContext<'a> {
+    rancher: &'a RancherClient,
+    policy: &'a Policy,
+    tokens: &'a Tokens,
+    named: bool,
+}
+
+/// Starts a task for each environment to serve, unless the last one is
+/// still busy (reported late) or finished unreported (reported now). The
+/// environments started.
+async fn start_environments(
+    serve: Vec<Environment>,
+    many: &mut ManyEnvironments,
+    context: &TaskContext<'_>,
+    report: &mut CycleReport,
+) -> Vec<Environment> {
     let mut started = Vec::new();
-    for environment in chosen.serve {
+    for environment in serve {
         if let Some(task) = many.running.remove(&environment.id) {
             if task.is_finished() {
                 // It finished after its cycle stopped waiting: what it did
@@ -269,24 +301,31 @@ async fn refresh_many(
                 continue;
             }
             many.running.insert(environment.id.clone(), task);
-            let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
-            late.name = Some(environment.name);
-            late.orchestration = environment.orchestration;
-            report.environments.push(late);
+            report.environments.push(late(environment));
             continue;
         }
         let task = tokio::spawn(refresh_environment(
-            rancher.clone(),
-            policy.clone(),
-            tokens.clone(),
+            context.rancher.clone(),
+            context.policy.clone(),
+            context.tokens.clone(),
             environment.clone(),
-            named,
+            context.named,
             many.endpoints.clone(),
             many.permits.clone(),
         ));
         many.running.insert(environment.id.clone(), task);
         started.push(environment);
     }
+    started
+}
+
+/// Waits for the tasks started this cycle, until the cycle's wait is over;
+/// those still busy then are reported late.
+async fn wait_for(
+    started: Vec<Environment>,
+    many: &mut ManyEnvironments,
+    report: &mut CycleReport,
+) {
     let deadline = tokio::time::Instant::now() + many.wait;
     for environment in started {
         let Some(task) = many.running.get_mut(&environment.id) else {
@@ -303,19 +342,17 @@ async fn refresh_many(
                     .environments
                     .push(task_failed(environment.id, join_error));
             }
-            Err(_) => {
-                let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
-                late.name = Some(environment.name);
-                late.orchestration = environment.orchestration;
-                report.environments.push(late);
-            }
+            Err(_) => report.environments.push(late(environment)),
         }
     }
-    // A task that finishes after the wait is reported by the next cycle;
-    // one of an environment no longer selected is dropped once finished.
-    many.running
-        .retain(|id, task| serving.contains(id) || !task.is_finished());
-    report
+}
+
+/// An environment still busy from an earlier cycle.
+fn late(environment: Environment) -> EnvironmentReport {
+    let mut late = EnvironmentReport::new(Some(environment.id), Disposition::Late);
+    late.name = Some(environment.name);
+    late.orchestration = environment.orchestration;
+    late
 }
 
 fn task_failed(id: String, join_error: tokio::task::JoinError) -> EnvironmentReport {
