@@ -34,7 +34,7 @@ fn after_help() -> String {
 
 /// The low-level arguments. Each flag falls back to the environment variable
 /// shown in `--help`.
-#[derive(Parser, Clone, Debug)]
+#[derive(Parser, Clone)]
 #[command(
     name = "rancher-ecr-credentials",
     version = concat!(
@@ -286,7 +286,6 @@ pub struct KubeletArgs {
 }
 
 /// What the command line asks for.
-#[derive(Debug)]
 pub enum Invocation {
     /// The daemon, a one-shot mode or the health probe.
     Daemon(Box<Cli>),
@@ -296,7 +295,6 @@ pub enum Invocation {
 
 /// Flags that do not parse, and whether they were the kubelet mode's (whose
 /// errors are one stderr line: the kubelet logs stderr whole).
-#[derive(Debug)]
 pub struct UsageError {
     pub error: clap::Error,
     pub kubelet_mode: bool,
@@ -344,26 +342,25 @@ pub fn parse_from(
     }
 }
 
+fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn modes_are_typed() {
-        let daemon = parse_from(["x", "--once"]).unwrap();
-        assert!(matches!(daemon, Invocation::Daemon(cli) if cli.once));
-        let kubelet = parse_from(["x", KUBELET_SUBCOMMAND, "--check-image", "a/b"]).unwrap();
-        assert!(matches!(kubelet, Invocation::Kubelet(args) if args.check_image.is_some()));
-        let wrong = parse_from(["x", KUBELET_SUBCOMMAND, "--nope"]).unwrap_err();
-        assert!(wrong.kubelet_mode && !wrong.is_help_or_version());
-        let wrong = parse_from(["x", "--nope"]).unwrap_err();
-        assert!(!wrong.kubelet_mode);
-        assert!(parse_from(["x", "--help"])
-            .unwrap_err()
-            .is_help_or_version());
+        let daemon = parse_from(["x", "--once"]);
+        assert!(matches!(daemon, Ok(Invocation::Daemon(cli)) if cli.once));
+        let kubelet = parse_from(["x", KUBELET_SUBCOMMAND, "--check-image", "a/b"]);
+        assert!(matches!(kubelet, Ok(Invocation::Kubelet(args)) if args.check_image.is_some()));
+        let wrong = parse_from(["x", KUBELET_SUBCOMMAND, "--nope"]).err();
+        assert!(wrong.is_some_and(|wrong| wrong.kubelet_mode && !wrong.is_help_or_version()));
+        let wrong = parse_from(["x", "--nope"]).err();
+        assert!(wrong.is_some_and(|wrong| !wrong.kubelet_mode));
+        let help = parse_from(["x", "--help"]).err();
+        assert!(help.is_some_and(|help| help.is_help_or_version()));
     }
-}
-
-fn parse_secret(value: &str) -> Result<Secret, std::convert::Infallible> {
-    Ok(Secret::new(value))
 }

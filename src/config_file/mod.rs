@@ -52,7 +52,7 @@ use source::{decide_source, RawSource};
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The file: its sources decided, its targets as written.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConfigFile {
     pub path: PathBuf,
     pub sources: Vec<SourceTable>,

@@ -36,7 +36,7 @@ impl fmt::Display for ConfigFileError {
 }
 
 /// Turns byte ranges of one file into [`ConfigFileError`]s.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Positions {
     path: PathBuf,
     /// Byte offset of the start of each line.

@@ -10,7 +10,7 @@ use toml::Spanned;
 use crate::secret::Secret;
 
 /// The keys of a `[[target]]` table, each with its place in the file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetTable {
     pub kind: Option<Spanned<String>>,
