@@ -4,6 +4,7 @@ pub mod aws_front;
 pub mod daemon;
 pub mod hostile;
 pub mod moto;
+pub mod rancher_api;
 pub mod rancher_sim;
 pub mod tls_front;
 
