@@ -3,9 +3,12 @@
 pub mod aws_front;
 pub mod daemon;
 pub mod hostile;
+pub mod kubelet;
 pub mod moto;
+pub mod oci_registry;
 pub mod rancher_api;
 pub mod rancher_sim;
+pub mod repo;
 pub mod tls_front;
 
 /// An HTTP client for tests. The crate uses reqwest without a built-in
@@ -46,4 +49,13 @@ pub fn add_environment(sim: &rancher_sim::RancherSim, project: &str) {
         rancher_sim::KeyKind::Environment,
         Some(project),
     );
+}
+
+/// Writes `text` to a file named after the test binary and `name` (test
+/// binaries run side by side) and returns its path.
+pub fn scratch_file(name: &str, text: &str) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{}-{name}", env!("CARGO_CRATE_NAME")));
+    std::fs::write(&path, text).expect("the file written");
+    path.to_string_lossy().into_owned()
 }
