@@ -50,6 +50,24 @@ async fn get(url: &str) -> (u16, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ping_answers_pong() {
+    let sim = support::two_environments().await;
+    let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
+    let address = daemon.health_address().await;
+    let body = support::http()
+        .get(format!("http://{address}/ping"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "pong!");
+    let (status, _) = daemon.terminate().await;
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn healthz_is_green_only_when_credentials_are_fresh() {
     let (sim, _) = rancher_with_registry(true).await;
     let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);

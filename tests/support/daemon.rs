@@ -132,6 +132,11 @@ pub async fn run(env: &[(String, String)], args: &[&str]) -> Finished {
     Finished::from(output)
 }
 
+/// Runs the binary to completion with `--once`.
+pub async fn once(env: &[(String, String)]) -> Finished {
+    run(env, &["--once"]).await
+}
+
 /// Runs the binary to completion with `input` on its stdin (the kubelet
 /// credential provider reads its request there).
 pub async fn run_with_input(env: &[(String, String)], args: &[&str], input: &str) -> Finished {
