@@ -1,6 +1,7 @@
-//! Operating the daemon: health and metrics endpoints, the read-only modes,
-//! log formats, TLS and proxies, and shutdown. Real binary, moto and the
-//! Rancher simulator, as in tests/daemon.rs.
+//! Operating the daemon: health and metrics endpoints, the read-only modes
+//! (`--dry-run`, `--check`, `--check --check-image` against a fake OCI
+//! registry), log formats, TLS and proxies, and shutdown. Real binary, moto
+//! and the Rancher simulator, as in tests/daemon.rs.
 
 mod support;
 
@@ -8,6 +9,7 @@ use support::daemon::{
     base_env, moto_password, run, set, spawn, unset, ACCOUNT, ECR_HOST, RANCHER_SECRET_KEY,
 };
 use support::moto::Moto;
+use support::oci_registry::OciRegistry;
 use support::rancher_sim::RancherSim;
 use support::tls_front::TlsFront;
 
@@ -45,6 +47,24 @@ async fn get(url: &str) -> (u16, String) {
         .expect("health endpoint answers");
     let status = response.status().as_u16();
     (status, response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ping_answers_pong() {
+    let sim = support::two_environments().await;
+    let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
+    let address = daemon.health_address().await;
+    let body = support::http()
+        .get(format!("http://{address}/ping"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "pong!");
+    let (status, _) = daemon.terminate().await;
+    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,6 +265,58 @@ async fn check_diagnoses_each_step() {
             .contains("FAIL registry: no registry has the address"),
         "{}",
         result.stdout
+    );
+}
+
+/// The daemon's `--check --check-image`: the same manifest request, with
+/// the token the daemon would write, for a registry the daemon serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemons_check_tries_the_image_too() {
+    let registry = OciRegistry::start().await;
+    let tls = TlsFront::start(registry.port);
+    let host = format!("localhost:{}", tls.port);
+    let sim = RancherSim::start().await;
+    support::add_environment(&sim, "1a5");
+    sim.add_registry("1a5", &host, "active");
+    let mut env = base_env(&format!("{}/v2-beta/projects/1a5", sim.url()));
+    set(&mut env, "ECR_PROXY_HOST", &host);
+    set(&mut env, "CA_FILE", tls.ca_file.to_str().unwrap());
+    let check = |image: String| {
+        let env = env.clone();
+        async move { run(&env, &["--check", "--check-image", &image]).await }
+    };
+
+    let result = check(format!("{host}/team/app:1")).await;
+    assert!(result.status.success(), "{}", result.output());
+    assert!(
+        result.stdout.contains("ok   image pull: "),
+        "{}",
+        result.stdout
+    );
+
+    let result = check(format!("{host}/secret")).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.stdout.contains("FAIL image pull: ") && result.stdout.contains("ecr:BatchGetImage"),
+        "{}",
+        result.stdout
+    );
+
+    let result = check("registry.example.com/team/app:1".to_string()).await;
+    assert_eq!(result.status.code(), Some(1), "{}", result.output());
+    assert!(
+        result.stdout.contains("not a registry this daemon writes"),
+        "{}",
+        result.stdout
+    );
+    assert!(!result.output().contains(&moto_password(ACCOUNT)));
+
+    let result = run(&env, &["--check-image", "x/y"]).await;
+    assert_eq!(
+        result.status.code(),
+        Some(2),
+        "needs --check: {}",
+        result.output()
     );
 }
 

@@ -1,15 +1,14 @@
 //! Packaging: the Dockerfile lints clean, the binary it would ship runs
-//! alone in an empty root, the Rancher catalog item renders for each way of
-//! answering it and sets only variables the binary reads, the README's
-//! configuration table matches `--help`, and every configuration file the
-//! documentation shows is one the binary accepts.
+//! alone in an empty root, and the Rancher catalog item renders for each way
+//! of answering it and sets only variables the binary reads. The checks of
+//! the documentation against the binary are in tests/docs.rs.
 
 #[path = "support/release_binary.rs"]
 mod release_binary;
 mod support;
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use support::daemon::{
@@ -18,17 +17,8 @@ use support::daemon::{
 };
 use support::moto::Moto;
 use support::rancher_sim::RancherSim;
+use support::repo::{help, help_options, read, repo, ITEM};
 use support::tls_front::TlsFront;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-fn read(path: &str) -> String {
-    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-const ITEM: &str = "catalog/infra-templates/rancher-ecr-credentials";
 
 #[test]
 fn dockerfile_passes_hadolint() {
@@ -328,12 +318,7 @@ fn catalog_item_sets_only_variables_the_binary_reads() {
             set.extend(environment_names(&render(&answers)));
         }
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"))
-        .arg("--help")
-        .env_clear()
-        .output()
-        .expect("--help runs");
-    let read: BTreeSet<String> = help_options(&String::from_utf8_lossy(&help.stdout))
+    let read: BTreeSet<String> = help_options(&help())
         .into_iter()
         .filter_map(|option| option.env)
         .chain(["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].map(String::from))
@@ -343,43 +328,6 @@ fn catalog_item_sets_only_variables_the_binary_reads() {
         unknown.is_empty(),
         "the catalog item sets {unknown:?}, which --help does not list"
     );
-}
-
-/// Every ```toml block of the documentation is a configuration file the
-/// binary accepts, targets resolved (a `secret_key_file` is pointed at a
-/// scratch file, keeping the line numbers).
-#[test]
-fn documented_configuration_files_are_accepted() {
-    use rancher_ecr_credentials::config_file::ConfigFile;
-    use rancher_ecr_credentials::daemon::config::targets::decide_targets;
-    let secret = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("documented-secret-key");
-    std::fs::write(&secret, "documented-secret\n").unwrap();
-    let mut checked = 0;
-    for doc in [
-        "README.md",
-        "docs/environments.md",
-        "docs/kubelet-credential-provider.md",
-        &format!("{ITEM}/0/README.md"),
-    ] {
-        let text = read(doc);
-        for block in text.split("```toml\n").skip(1) {
-            let block = block.split("```").next().unwrap();
-            let block: String = block
-                .lines()
-                .map(|line| match line.split_once('=') {
-                    Some((key, _)) if key.trim() == "secret_key_file" => {
-                        format!("secret_key_file = {:?}\n", secret.display().to_string())
-                    }
-                    _ => format!("{line}\n"),
-                })
-                .collect();
-            ConfigFile::parse(Path::new(doc), &block)
-                .and_then(|file| decide_targets(&file))
-                .unwrap_or_else(|err| panic!("{err}\n{block}"));
-            checked += 1;
-        }
-    }
-    assert!(checked >= 3, "only {checked} TOML examples found");
 }
 
 /// Names after `${` (interpolation) and `.Values.` (template logic).
@@ -430,156 +378,6 @@ fn every_question_is_used_and_every_variable_asked() {
             "{answer:?} is no question"
         );
     }
-}
-
-/// One option of `--help`: flag, environment variable, default, help text.
-struct HelpOption {
-    flag: String,
-    env: Option<String>,
-    default: Option<String>,
-    help: String,
-}
-
-/// The options of `--help`, in its order (`--help`/`--version` left out).
-/// Reads both of clap's layouts: help beside the flag, or on the next lines.
-fn help_options(help: &str) -> Vec<HelpOption> {
-    let options = help.split("Options:").nth(1).expect("an Options: section");
-    let mut chunks: Vec<Vec<&str>> = Vec::new();
-    for line in options.lines() {
-        if !line.starts_with(' ') && !line.trim().is_empty() {
-            if line.trim_end().ends_with(':') {
-                continue; // options under a heading of their own (Rancher:, AWS:)
-            }
-            break; // the text after the options
-        }
-        if line.trim_start().starts_with('-') {
-            chunks.push(vec![line.trim()]);
-        } else if let Some(chunk) = chunks.last_mut() {
-            chunk.push(line.trim());
-        }
-    }
-    chunks
-        .into_iter()
-        .filter_map(|chunk| {
-            let (spec, first) = chunk[0].split_once("  ").unwrap_or((chunk[0], ""));
-            let flag = spec
-                .split_whitespace()
-                .find_map(|word| word.trim_end_matches(',').strip_prefix("--"))?
-                .to_string();
-            if matches!(flag.as_str(), "help" | "version") {
-                return None;
-            }
-            let mut text = std::iter::once(first)
-                .chain(chunk[1..].iter().copied())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let mut bracket = |label: &str| -> Option<String> {
-                let start = text.find(&format!("[{label}: "))?;
-                let end = start + text[start..].find(']')?;
-                let inner = text[start + label.len() + 3..end].to_string();
-                text.replace_range(start..=end, "");
-                Some(inner)
-            };
-            let env = bracket("env").map(|e| e.trim_end_matches('=').to_string());
-            let default = bracket("default");
-            let help = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            Some(HelpOption {
-                flag,
-                env,
-                default,
-                help,
-            })
-        })
-        .collect()
-}
-
-/// A README configuration row: flag, environment, default, meaning.
-fn table_row(cells: [&str; 4]) -> String {
-    cells.iter().fold("|".to_string(), |row, cell| {
-        if cell.is_empty() {
-            row + " |"
-        } else {
-            format!("{row} {cell} |")
-        }
-    })
-}
-
-/// The rows the README must have, in `--help` order: flag, environment
-/// variable and default as `--help` says; the meaning as the README words it
-/// (`--help`'s text for an option the README does not have yet).
-fn expected_table(options: &[HelpOption], readme_rows: &[&str]) -> Vec<String> {
-    options
-        .iter()
-        .map(|option| {
-            let flag = format!("`--{}`", option.flag);
-            let meaning = readme_rows
-                .iter()
-                .map(|row| row.split('|').collect::<Vec<_>>())
-                .find(|cells| cells.len() >= 6 && cells[1].trim() == flag)
-                .map(|cells| cells[4..cells.len() - 1].join("|").trim().to_string())
-                .unwrap_or_else(|| option.help.clone());
-            let env = option.env.as_ref().map(|e| format!("`{e}`"));
-            let default = option.default.as_ref().map(|d| format!("`{d}`"));
-            table_row([
-                &flag,
-                env.as_deref().unwrap_or(""),
-                default.as_deref().unwrap_or(""),
-                &meaning,
-            ])
-        })
-        .collect()
-}
-
-/// The README's configuration table has one row per `--help` option, in its
-/// order, with its environment variable and default. After a change to the
-/// options, `REFRESH_README=1 cargo test --test packaging readme_configuration`
-/// rewrites the rows (keeping the README's wording of each meaning).
-#[test]
-fn readme_configuration_table_matches_help() {
-    let help = Command::new(env!("CARGO_BIN_EXE_rancher-ecr-credentials"))
-        .arg("--help")
-        .env_clear()
-        .output()
-        .expect("--help runs");
-    let options = help_options(&String::from_utf8_lossy(&help.stdout));
-    assert!(options.len() > 20, "too few options read from --help");
-    let readme = read("README.md");
-    let lines: Vec<&str> = readme.lines().collect();
-    let rows: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.starts_with("| `--"))
-        .collect();
-    let expected = expected_table(&options, &rows);
-    if rows == expected {
-        return;
-    }
-    let first = lines.iter().position(|l| l.starts_with("| `--"));
-    let last = lines.iter().rposition(|l| l.starts_with("| `--"));
-    let (Some(first), Some(last)) = (first, last) else {
-        panic!("README.md has no configuration table (rows starting with | `--)");
-    };
-    if std::env::var_os("REFRESH_README").is_some() {
-        let mut refreshed: Vec<String> = lines[..first].iter().map(|l| l.to_string()).collect();
-        refreshed.extend(expected);
-        refreshed.extend(lines[last + 1..].iter().map(|l| l.to_string()));
-        std::fs::write(repo("README.md"), refreshed.join("\n") + "\n").expect("README.md written");
-        eprintln!("README.md: configuration table refreshed from --help");
-        return;
-    }
-    let missing: Vec<&String> = expected
-        .iter()
-        .filter(|r| !rows.contains(&r.as_str()))
-        .collect();
-    let extra: Vec<&&str> = rows
-        .iter()
-        .filter(|r| !expected.contains(&r.to_string()))
-        .collect();
-    panic!(
-        "README.md's configuration table does not match --help (or its order).\n\
-         Rows --help calls for: {missing:#?}\nRows it does not: {extra:#?}\n\
-         Refresh them with: REFRESH_README=1 cargo test --test packaging readme_configuration"
-    );
 }
 
 /// The image holds the binary and CA certificates only: run the static musl

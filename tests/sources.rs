@@ -12,10 +12,10 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use support::add_environment;
 use support::aws_front::{aws_error, tagged, AwsFront, Script};
 use support::daemon::{base_env, moto_password, run, set, RANCHER_SECRET_KEY};
 use support::rancher_sim::{KeyKind, RancherSim, Role};
+use support::{add_environment, scratch_file};
 
 const OWN: &str = "123456789012";
 const PARTNER: &str = "210987654321";
@@ -213,14 +213,6 @@ async fn environments_share_one_token_per_region_and_a_failure_costs_one_call() 
         counts(&[("eu-west-1", 1), ("sa-east-1", 1), ("us-east-1", 1)]),
         "{output}"
     );
-}
-
-/// Writes `text` to a file named after the test and returns its path.
-fn scratch_file(name: &str, text: &str) -> String {
-    let path =
-        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("sources-{name}"));
-    std::fs::write(&path, text).expect("the file written");
-    path.to_string_lossy().into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
 use super::moto::Moto;
@@ -61,6 +61,18 @@ pub fn unset(env: &mut Vec<(String, String)>, key: &str) {
     env.retain(|(k, _)| k != key);
 }
 
+/// `env` with `key` set to `value` (`set` as an expression).
+pub fn with(mut env: Vec<(String, String)>, key: &str, value: &str) -> Vec<(String, String)> {
+    set(&mut env, key, value);
+    env
+}
+
+/// `env` without `key` (`unset` as an expression).
+pub fn without(mut env: Vec<(String, String)>, key: &str) -> Vec<(String, String)> {
+    unset(&mut env, key);
+    env
+}
+
 /// The binary under test: cargo's build, or `RANCHER_ECR_CREDENTIALS_BINARY`
 /// (the benchmark measures a static release build that way).
 pub fn binary() -> String {
@@ -87,9 +99,27 @@ pub struct Finished {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Finished {
+    fn from(output: std::process::Output) -> Finished {
+        Finished {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
 impl Finished {
     pub fn output(&self) -> String {
         format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// The stderr lines that are not blank.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .collect()
     }
 }
 
@@ -99,11 +129,32 @@ pub async fn run(env: &[(String, String)], args: &[&str]) -> Finished {
         .await
         .expect("the binary finished within 120 s")
         .expect("the binary ran");
-    Finished {
-        status: output.status,
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    Finished::from(output)
+}
+
+/// Runs the binary to completion with `--once`.
+pub async fn once(env: &[(String, String)]) -> Finished {
+    run(env, &["--once"]).await
+}
+
+/// Runs the binary to completion with `input` on its stdin (the kubelet
+/// credential provider reads its request there).
+pub async fn run_with_input(env: &[(String, String)], args: &[&str], input: &str) -> Finished {
+    let mut child = command(env, args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the binary started");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // A run that fails before reading stdin (a bad flag) may close it first.
+    if let Err(err) = stdin.write_all(input.as_bytes()).await {
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
     }
+    drop(stdin);
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the binary finished within 120 s")
+        .expect("the binary ran");
+    Finished::from(output)
 }
 
 /// A daemon running in the background; its output is collected as it comes.

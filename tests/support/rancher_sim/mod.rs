@@ -5,7 +5,8 @@
 //! No Rancher 1.6 server can run where these tests run, so the simulator
 //! follows the written contract, docs/rancher-api.md (`§n` below are its
 //! sections; its closing section lists where the simulator departs from it),
-//! and tests/simulator.rs pins the simulator to that contract through real HTTP.
+//! and tests/simulator_*.rs pin the simulator to that contract through real
+//! HTTP.
 //!
 //! This file is the test-facing API: start a server, seed projects (with
 //! their orchestration and state), keys of every kind, project memberships,
