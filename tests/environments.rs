@@ -288,6 +288,38 @@ async fn healthz_is_red_while_a_named_environment_is_missing() {
     daemon.terminate().await;
 }
 
+/// AWS failing from the start: nothing was ever written, so /healthz is
+/// red, and each environment to serve says why (the skipped ones, merely
+/// listed under `all`, do not make it green).
+#[tokio::test(flavor = "multi_thread")]
+async fn healthz_is_red_with_all_while_aws_fails_from_the_start() {
+    use support::aws_front::{aws_error, AwsFront, Script};
+    let front = AwsFront::start(Script::Reply {
+        operation: "GetAuthorizationToken",
+        status: 400,
+        body: aws_error("AccessDeniedException", "denied from the start"),
+    })
+    .await;
+    let sim = rancher().await;
+    let mut env = env_for(&sim, USER_KEY, "all");
+    set(&mut env, "AWS_ENDPOINT_URL", &front.url);
+    let mut daemon = spawn(&env, &[]);
+    let address = daemon.health_address().await;
+    daemon.wait_for_output("denied from the start").await;
+    let (status, body) = healthz(&address).await;
+    assert_eq!(status, 503, "{body}");
+    let default = environment(&body, "1a5");
+    assert_eq!(default["state"], "failed", "{body}");
+    assert!(
+        default["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("denied from the start"),
+        "{body}"
+    );
+    daemon.terminate().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn check_names_each_environment() {
     let sim = rancher().await;

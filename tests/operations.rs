@@ -114,6 +114,49 @@ async fn healthz_is_green_only_when_credentials_are_fresh() {
     assert_eq!(gone.status.code(), Some(1), "{}", gone.output());
 }
 
+/// The outage the README's alert exists for: after a write, AWS fails.
+/// /healthz and /metrics keep the registry's last success (and say why
+/// nothing is written), so `time() - last_success` keeps growing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_aws_outage_after_a_write_forgets_no_registry() {
+    use support::aws_front::{aws_error, AwsFront, Script};
+    let front = AwsFront::start(Script::ReplyAfter {
+        after: 1,
+        operation: "GetAuthorizationToken",
+        status: 400,
+        body: aws_error("AccessDeniedException", "not any more"),
+    })
+    .await;
+    let (sim, _) = rancher_with_registry(true).await;
+    let mut env = base_env(&format!("{}/v1", sim.url()));
+    set(&mut env, "AWS_ENDPOINT_URL", &front.url);
+    set(&mut env, "REFRESH_INTERVAL", "1s");
+    let mut daemon = spawn(&env, &[]);
+    let address = daemon.health_address().await;
+    daemon.wait_for_output("next refresh in").await;
+    assert!(written(&sim));
+    daemon.wait_for_output("not any more").await;
+
+    let (_, body) = get(&format!("http://{address}/healthz")).await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let registry = &body["registries"][0];
+    assert_eq!(registry["host"], ECR_HOST, "{body}");
+    assert!(registry["lastSuccess"].is_string(), "{body}");
+    assert!(
+        registry["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not any more"),
+        "{body}"
+    );
+    let (_, metrics) = get(&format!("http://{address}/metrics")).await;
+    let series = format!(
+        "rancher_ecr_credentials_last_success_timestamp_seconds{{host=\"{ECR_HOST}\",environment=\"{PROJECT}\"}}"
+    );
+    assert!(metrics.contains(&series), "{series} missing:\n{metrics}");
+    daemon.terminate().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn healthz_shows_a_bad_key_and_a_missing_registry_while_ping_stays_up() {
     for broken in ["bad key", "no registry"] {

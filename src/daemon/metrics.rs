@@ -143,17 +143,18 @@ impl Metrics {
             .inc();
     }
 
-    /// Drops the gauges of `environment`'s registries other than
-    /// `current`: those removed from Rancher or given another address.
-    pub fn forget_registries(&self, environment: &str, current: &[RegistryLabels]) {
+    /// Drops the gauges of the registries `keep` refuses: those gone from
+    /// Rancher, given another address, or in an environment no longer
+    /// served.
+    pub fn retain_registries(&self, keep: impl Fn(&RegistryLabels) -> bool) {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         written.retain(|labels| {
-            let keep = labels.environment != environment || current.contains(labels);
-            if !keep {
+            let kept = keep(labels);
+            if !kept {
                 self.last_success.remove(labels);
                 self.token_expiry.remove(labels);
             }
-            keep
+            kept
         });
     }
 
@@ -247,7 +248,7 @@ mod tests {
             None,
         );
         metrics.rancher_request("PUT", Duration::from_millis(3));
-        metrics.forget_registries("1a9", &[]);
+        metrics.retain_registries(|labels| labels.environment != "1a9");
         let text = metrics.encode();
         for expected in [
             "rancher_ecr_credentials_build_info{version=",
@@ -258,7 +259,7 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected} missing in\n{text}");
         }
-        metrics.forget_registries("1a5", &[]);
+        metrics.retain_registries(|labels| labels.environment != "1a5");
         assert!(!metrics.encode().contains("last_success_timestamp_seconds{"));
     }
 }

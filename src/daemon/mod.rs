@@ -180,7 +180,7 @@ async fn refresh_loop(
         }
         let next_refresh = now + plan.delay;
         status.record(&report, now, next_refresh);
-        record_metrics(&metrics, &report, now);
+        record_metrics(&metrics, &status, &report, now);
         log_report(&report, Some(next_refresh));
         left_out.log_changes(&report);
         if plan.retry {
@@ -192,7 +192,9 @@ async fn refresh_loop(
     }
 }
 
-fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
+/// The cycle's metrics; registry series follow what `status` (recorded
+/// first) knows.
+fn record_metrics(metrics: &Metrics, status: &Status, report: &CycleReport, now: SystemTime) {
     for cause in report.failure_labels() {
         metrics.failure(cause);
     }
@@ -208,20 +210,17 @@ fn record_metrics(metrics: &Metrics, report: &CycleReport, now: SystemTime) {
         let labels = labels(environment, outcome.host.to_string());
         metrics.registry_written(&labels, now, outcome.expires_at);
     }
-    // As in /healthz: registries gone from a fully served environment.
-    for environment in &report.environments {
-        if environment.disposition == Disposition::Served
-            && environment.failures.is_empty()
-            && environment.id.is_some()
-        {
-            let current: Vec<RegistryLabels> = environment
-                .outcomes
-                .iter()
-                .map(|o| labels(environment, o.host.to_string()))
-                .collect();
-            metrics.forget_registries(&environment.label(), &current);
-        }
-    }
+    // The registries /healthz knows, no more and no fewer: a series lives
+    // through any failure, until Rancher (or the selection) drops it.
+    let known: std::collections::HashSet<(String, String)> =
+        status.registries().into_iter().collect();
+    metrics.retain_registries(|labels| {
+        let environment = match labels.environment.as_str() {
+            "" => "-",
+            label => label,
+        };
+        known.contains(&(environment.to_string(), labels.host.clone()))
+    });
     metrics.environments(report.environments.iter().map(|e| match e.disposition {
         Disposition::Served if !e.failures.is_empty() => "failed",
         Disposition::Served => "served",

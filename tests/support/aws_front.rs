@@ -30,6 +30,14 @@ pub enum Script {
         status: u16,
         body: String,
     },
+    /// Forward the first `after` calls of `operation`, then answer every
+    /// later one like `Reply`: AWS failing after a success.
+    ReplyAfter {
+        after: usize,
+        operation: &'static str,
+        status: u16,
+        body: String,
+    },
     /// Like `Reply`, for requests signed for `region` only.
     ReplyIn {
         region: &'static str,
@@ -155,6 +163,21 @@ async fn front(
             status,
             body,
         } if *region == signed_region(&headers) => Some((*operation, *status, body)),
+        Script::ReplyAfter {
+            after,
+            operation,
+            status,
+            body,
+        } => {
+            let calls = state
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|seen| seen.operation == *operation)
+                .count();
+            (calls > *after).then_some((*operation, *status, body))
+        }
         _ => None,
     };
     if let Some((scripted, status, body)) = scripted {

@@ -252,6 +252,14 @@ async fn refresh_many(
         report.environments.push(environment);
     }
     let Some(tokens) = tokens else {
+        // No token this cycle: each environment is still reported, served
+        // with nothing written, so health keeps what it knew of it.
+        for environment in chosen.serve {
+            let mut unserved = EnvironmentReport::new(Some(environment.id), Disposition::Served);
+            unserved.name = Some(environment.name);
+            unserved.orchestration = environment.orchestration;
+            report.environments.push(unserved);
+        }
         return report;
     };
     let named = matches!(many.selection, Selection::Named(_));
