@@ -245,23 +245,9 @@ impl Status {
                 .iter()
                 .filter(|((env, _), _)| env == id)
                 .collect();
-            // An environment with no registry is fresh only when it was
-            // served whole (under ECR_DISCOVER it may rightly have none).
-            let all_fresh = registries.len() >= self.expected
-                && registries.iter().all(|(_, r)| fresh(r))
-                && (environment.complete || !registries.is_empty());
-            // Said even while its registries are still fresh.
-            let late = (environment.disposition == Disposition::Late)
-                .then(|| "still busy from an earlier cycle".to_string());
-            let (verdict, reason, counts) = match &environment.disposition {
-                Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
-                _ if all_fresh => ("fresh", late.or_else(|| environment.error.clone()), true),
-                Disposition::Late => ("stale", late, true),
-                _ if registries.iter().any(|(_, r)| r.last_success.is_some()) => {
-                    ("stale", environment.error.clone(), true)
-                }
-                _ => ("failed", environment.error.clone(), true),
-            };
+            let fresh_flags: Vec<bool> = registries.iter().map(|(_, r)| fresh(r)).collect();
+            let written = registries.iter().any(|(_, r)| r.last_success.is_some());
+            let (verdict, reason, counts) = self.verdict(environment, &fresh_flags, written);
             if counts && verdict != "fresh" {
                 healthy = false;
             }
@@ -297,6 +283,34 @@ impl Status {
             "registries": registries,
         });
         (healthy, body)
+    }
+}
+
+impl Status {
+    /// An environment's state, the reason shown, and whether it counts
+    /// against health: `fresh` holds one flag per registry known there,
+    /// `written` whether any was ever written.
+    fn verdict(
+        &self,
+        environment: &EnvironmentStatus,
+        fresh: &[bool],
+        written: bool,
+    ) -> (&'static str, Option<String>, bool) {
+        // An environment with no registry is fresh only when it was served
+        // whole (under ECR_DISCOVER it may rightly have none).
+        let all_fresh = fresh.len() >= self.expected
+            && fresh.iter().all(|fresh| *fresh)
+            && (environment.complete || !fresh.is_empty());
+        // Said even while its registries are still fresh.
+        let late = (environment.disposition == Disposition::Late)
+            .then(|| "still busy from an earlier cycle".to_string());
+        match &environment.disposition {
+            Disposition::Skipped { reason, named } => ("skipped", Some(reason.clone()), *named),
+            _ if all_fresh => ("fresh", late.or_else(|| environment.error.clone()), true),
+            Disposition::Late => ("stale", late, true),
+            _ if written => ("stale", environment.error.clone(), true),
+            _ => ("failed", environment.error.clone(), true),
+        }
     }
 }
 
