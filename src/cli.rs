@@ -106,6 +106,16 @@ pub struct Cli {
     #[arg(long, env = "AWS_ROLE_ARN", value_name = "ARN", help_heading = "AWS")]
     pub role_arn: Option<String>,
 
+    /// The SDK's web identity token file (IRSA), with which AWS_ROLE_ARN is
+    /// the web identity's role; only looked at here
+    #[arg(
+        long,
+        env = "AWS_WEB_IDENTITY_TOKEN_FILE",
+        value_name = "FILE",
+        hide = true
+    )]
+    pub web_identity_token_file: Option<String>,
+
     /// External id to present when assuming AWS_ROLE_ARN
     #[arg(
         long,

@@ -26,7 +26,7 @@ impl RegistryHost {
     /// ignoring an `http://`/`https://` prefix, trailing slashes and `:443`.
     pub fn parse(input: &str) -> Result<Self, InvalidRegistryHost> {
         let invalid = |reason| InvalidRegistryHost {
-            input: input.to_string(),
+            input: redact_userinfo(input),
             reason,
         };
         let mut host = input.trim().to_ascii_lowercase();
@@ -62,6 +62,20 @@ impl RegistryHost {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `text` with any user information (`user:password@`) of its authority
+/// replaced by `***`: a host or URL as it may be printed.
+pub fn redact_userinfo(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(at) => text.split_at(at + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => text.to_string(),
     }
 }
 
@@ -104,6 +118,23 @@ mod tests {
         assert!(
             host.matches_server_address("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/")
         );
+    }
+
+    #[test]
+    fn user_information_is_never_echoed() {
+        for input in [
+            "user:S3cret@host",
+            "https://user:S3cret@host/",
+            "S3cret@host:5000",
+        ] {
+            let err = RegistryHost::parse(input).unwrap_err().to_string();
+            assert!(
+                !err.contains("S3cret") && err.contains("user information"),
+                "{err}"
+            );
+        }
+        assert_eq!(redact_userinfo("http://a:b@h:1/p@q"), "http://***@h:1/p@q");
+        assert_eq!(redact_userinfo("h/p@q"), "h/p@q");
     }
 
     #[test]

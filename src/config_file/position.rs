@@ -129,7 +129,25 @@ fn explain_toml_error(message: &str) -> (Option<String>, String) {
             }
         }
     }
-    (None, message.replace('\n', " "))
+    (None, without_values(&message.replace('\n', " ")))
+}
+
+/// serde quotes the offending value in backquotes (`invalid type: integer
+/// `12345`, expected a string`); the value may be a secret written in the
+/// wrong place, so it is left out: the key and the line say where.
+fn without_values(message: &str) -> String {
+    if !message.starts_with("invalid") {
+        return message.to_string();
+    }
+    let mut kept = String::new();
+    let mut parts = message.split('`');
+    while let Some(outside) = parts.next() {
+        kept.push_str(outside.trim_end());
+        if parts.next().is_none() {
+            break;
+        }
+    }
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The key an error at `offset` is about, qualified by its table
@@ -181,6 +199,14 @@ mod tests {
         assert_eq!(key_at(text, 0, Some("sources".into())), "sources");
         assert_eq!(key_at(text, text.len() - 3, None), "target.quoted");
         assert_eq!(key_at("a = 1", 2, None), "a");
+    }
+
+    #[test]
+    fn values_are_not_echoed() {
+        let (named, reason) =
+            explain_toml_error("invalid type: integer `12345`, expected a string");
+        assert_eq!(named, None);
+        assert_eq!(reason, "invalid type: integer, expected a string");
     }
 
     #[test]

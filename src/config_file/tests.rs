@@ -167,3 +167,16 @@ fn unreadable_and_broken_files() {
     let path = secret_file("loaded.toml", &full("loaded-secret"));
     assert_eq!(ConfigFile::load(&path).unwrap().sources.len(), 1);
 }
+
+#[test]
+fn a_value_of_the_wrong_type_is_not_echoed() {
+    let err = error("[[target]]\nsecret_key = 12345678\n");
+    assert_eq!(
+        (err.line, err.key.as_str()),
+        (2, "target.secret_key"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("12345678"), "{err}");
+    let err = error("[[source]]\nname = \"a\"\nregion = 42424242\n");
+    assert!(!err.to_string().contains("42424242"), "{err}");
+}

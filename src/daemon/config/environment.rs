@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::parse::{
-    is_environment_endpoint, non_empty, parse_cattle_url, parse_duration, parse_environments,
-    parse_flag, parse_registry_ids,
+    is_environment_endpoint, non_empty, parse_cattle_url, parse_environments, parse_flag,
+    parse_registry_ids,
 };
 use super::targets::RancherConnection;
 use super::{role_error, ConfigError, SourceSettings, Supply, TargetSettings};
@@ -69,8 +69,11 @@ pub fn rancher_settings(
     cli: &Cli,
     connection: Option<&RancherConnection>,
 ) -> Result<RancherSettings, ConfigError> {
-    let timeout = parse_duration(&cli.rancher_timeout)
-        .map_err(ConfigError::invalid("RANCHER_TIMEOUT (--rancher-timeout)"))?;
+    let timeout = super::bounded_duration(
+        "RANCHER_TIMEOUT (--rancher-timeout)",
+        &cli.rancher_timeout,
+        super::RANCHER_TIMEOUT_BOUNDS,
+    )?;
     let insecure = parse_flag(cli.rancher_insecure.clone()).map_err(ConfigError::invalid(
         "RANCHER_INSECURE (--rancher-insecure)",
     ))?;

@@ -11,13 +11,35 @@ use super::{ConfigError, SourceSettings, TargetSettings};
 use crate::aws::AwsSettings;
 use crate::cli::Cli;
 use crate::config_file::ConfigFile;
+use crate::daemon::rancher::{RancherSettings, Selection};
 
 const SETTING: &str = "CONFIG_FILE (--config)";
 
 /// The settings a config file replaces, which must then not be set too:
 /// the file would silently win over them, or they over the file.
-fn file_conflicts(cli: &Cli) -> [(&'static str, Option<String>, &'static str); 5] {
+fn file_conflicts(cli: &Cli) -> [(&'static str, Option<String>, &'static str); 8] {
+    // With a web identity token file (IRSA), AWS_ROLE_ARN is the SDK's
+    // web identity role, which the default chain uses: not ours to refuse.
+    let role_arn = match non_empty(cli.web_identity_token_file.clone()) {
+        Some(_) => None,
+        None => cli.role_arn.clone(),
+    };
     [
+        (
+            "AWS_ROLE_ARN (--role-arn)",
+            role_arn,
+            "each [[source]]'s role_arn",
+        ),
+        (
+            "AWS_ROLE_EXTERNAL_ID (--role-external-id)",
+            cli.role_external_id.clone(),
+            "each [[source]]'s external_id",
+        ),
+        (
+            "AWS_ROLE_SESSION_NAME (--role-session-name)",
+            cli.role_session_name.clone(),
+            "the session name of its roles",
+        ),
         (
             "RANCHER_ENVIRONMENTS (--rancher-environments)",
             cli.rancher_environments.clone(),
@@ -113,15 +135,17 @@ pub fn settings(
             ));
         }
         rancher.environments = table.environments.clone();
-        if let Some(first) = targets.iter().position(|t| {
-            t.rancher.url == rancher.url
-                && t.rancher.access_key == rancher.access_key
-                && t.rancher.environments == rancher.environments
-        }) {
+        let overlap = targets
+            .iter()
+            .enumerate()
+            .find_map(|(first, t)| Some((first, overlap(&t.rancher, &rancher)?)));
+        if let Some((first, what)) = overlap {
             return Err(at_table(format!(
-                "this [[target]] serves the same Rancher, key and environments as the one \
-                 at line {}: merge them",
-                tables[first].line
+                "this [[target]] and the one at line {} both serve {what} of {}: their \
+                 credentials would flip between their sources every cycle; give each \
+                 environment one target",
+                tables[first].line,
+                rancher.url.origin().ascii_serialization()
             )));
         }
         let indexes = table
@@ -136,4 +160,27 @@ pub fn settings(
         });
     }
     Ok((sources, targets))
+}
+
+/// What two targets of the same Rancher would both serve, if anything: a
+/// credential written by both would flip between their sources. Whether an
+/// environment named by one is the key's own environment of the other is
+/// known only at run time, so that case is left to the operator.
+fn overlap(a: &RancherSettings, b: &RancherSettings) -> Option<String> {
+    if a.url.origin() != b.url.origin() {
+        return None;
+    }
+    match (&a.environments, &b.environments) {
+        (None, None) => {
+            (a.url == b.url && a.access_key == b.access_key).then(|| "the key's environment".into())
+        }
+        (Some(Selection::All), Some(_)) | (Some(_), Some(Selection::All)) => {
+            Some("every environment the keys share".into())
+        }
+        (Some(Selection::Named(x)), Some(Selection::Named(y))) => x
+            .iter()
+            .find(|name| y.contains(name))
+            .map(|name| format!("environment {name}")),
+        (None, Some(_)) | (Some(_), None) => None,
+    }
 }

@@ -202,31 +202,66 @@ fn proxy_host(cli: &Cli, aws: &AwsSettings) -> Result<Option<RegistryHost>, Conf
     Ok(Some(host))
 }
 
+/// The bounds of every duration setting: a floor, so that no setting can
+/// make the daemon hammer Rancher or AWS, and a ceiling, so that a token
+/// (12 hours) is always refreshed in time.
+pub const REFRESH_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), MAX_REFRESH_INTERVAL);
+pub const RETRY_MIN_DELAY_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(50), Duration::from_secs(600));
+pub const RETRY_MAX_DELAY_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), MAX_RETRY_DELAY);
+pub const RANCHER_TIMEOUT_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(600));
+
+/// A duration setting within its bounds, or an error naming the setting.
+fn bounded_duration(
+    setting: &'static str,
+    text: &str,
+    (min, max): (Duration, Duration),
+) -> Result<Duration, ConfigError> {
+    let invalid = ConfigError::invalid(setting);
+    let duration = parse_duration(text).map_err(&invalid)?;
+    let say = |bound| humantime::format_duration(bound).to_string();
+    if duration < min {
+        return Err(invalid(format!(
+            "{} is shorter than {}, the least this setting allows",
+            text.trim(),
+            say(min)
+        )));
+    }
+    if duration > max {
+        return Err(invalid(format!(
+            "{} is longer than {}, the most this setting allows (an ECR token lives 12h)",
+            text.trim(),
+            say(max)
+        )));
+    }
+    Ok(duration)
+}
+
 /// The refresh interval and the retry policy, within the bounds a 12-hour
 /// token allows.
 fn schedule_settings(cli: &Cli) -> Result<(Duration, RetryPolicy), ConfigError> {
-    const INTERVAL: &str = "REFRESH_INTERVAL (--refresh-interval)";
-    const MIN_DELAY: &str = "RETRY_MIN_DELAY (--retry-min-delay)";
-    const MAX_DELAY: &str = "RETRY_MAX_DELAY (--retry-max-delay)";
-    let refresh_interval =
-        parse_duration(&cli.refresh_interval).map_err(ConfigError::invalid(INTERVAL))?;
-    if refresh_interval > MAX_REFRESH_INTERVAL {
-        return Err(ConfigError::invalid(INTERVAL)(format!(
-            "{} is longer than the 12h an ECR token lives",
-            cli.refresh_interval.trim()
-        )));
-    }
+    let refresh_interval = bounded_duration(
+        "REFRESH_INTERVAL (--refresh-interval)",
+        &cli.refresh_interval,
+        REFRESH_INTERVAL_BOUNDS,
+    )?;
     let retry = RetryPolicy {
-        min_delay: parse_duration(&cli.retry_min_delay).map_err(ConfigError::invalid(MIN_DELAY))?,
-        max_delay: parse_duration(&cli.retry_max_delay).map_err(ConfigError::invalid(MAX_DELAY))?,
+        min_delay: bounded_duration(
+            "RETRY_MIN_DELAY (--retry-min-delay)",
+            &cli.retry_min_delay,
+            RETRY_MIN_DELAY_BOUNDS,
+        )?,
+        max_delay: bounded_duration(
+            "RETRY_MAX_DELAY (--retry-max-delay)",
+            &cli.retry_max_delay,
+            RETRY_MAX_DELAY_BOUNDS,
+        )?,
     };
-    if retry.max_delay > MAX_RETRY_DELAY {
-        return Err(ConfigError::invalid(MAX_DELAY)(
-            "it is longer than 1h; retries must come well before a token expires".into(),
-        ));
-    }
     if retry.min_delay > retry.max_delay {
-        return Err(ConfigError::invalid(MIN_DELAY)(
+        return Err(ConfigError::invalid("RETRY_MIN_DELAY (--retry-min-delay)")(
             "it is longer than RETRY_MAX_DELAY".into(),
         ));
     }

@@ -157,3 +157,101 @@ fn rancher_environments() {
         "{err}"
     );
 }
+
+#[test]
+fn every_duration_has_a_floor_and_a_ceiling() {
+    for (flag, too_short, too_long) in [
+        ("--refresh-interval", "1ms", "13h"),
+        ("--retry-min-delay", "1ms", "11m"),
+        ("--retry-max-delay", "1ms", "2h"),
+        ("--rancher-timeout", "10ms", "11m"),
+    ] {
+        for value in [too_short, too_long] {
+            let err = error_of(&[flag, value]);
+            let setting = flag
+                .trim_start_matches("--")
+                .replace('-', "_")
+                .to_uppercase();
+            assert!(err.contains(&setting), "{flag} {value}: {err}");
+        }
+    }
+    assert!(error_of(&["--refresh-interval", "1ms"]).contains("shorter than 1s"));
+    let config = Config::from_cli(cli(&[
+        "--refresh-interval",
+        "1s",
+        "--rancher-timeout",
+        "1s",
+    ]));
+    assert!(config.is_ok());
+}
+
+fn file_cli(text: &str, args: &[&str]) -> Result<Config, ConfigError> {
+    let dir = std::env::temp_dir().join(format!("daemon-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{:x}.toml", text.len() * 31 + args.len()));
+    std::fs::write(&path, text).unwrap();
+    let mut argv = vec![
+        "rancher-ecr-credentials",
+        "--config",
+        path.to_str().unwrap(),
+    ];
+    argv.extend_from_slice(args);
+    let mut parsed = Cli::try_parse_from(argv).unwrap();
+    parsed.cattle_url = Some("http://rancher:8080/v2-beta".into());
+    parsed.cattle_access_key = Some("ACCESS".into());
+    parsed.cattle_secret_key = Some(crate::secret::Secret::new("SECRETVALUE"));
+    Config::from_cli(parsed)
+}
+
+#[test]
+fn a_role_is_not_silently_ignored_with_a_file() {
+    let text = "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n[[target]]\n";
+    let err = file_cli(text, &["--role-arn", "arn:aws:iam::111122223333:role/x"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("AWS_ROLE_ARN") && err.contains("role_arn"),
+        "{err}"
+    );
+    // With a web identity token file it is the SDK's (IRSA), not ours.
+    let irsa = [
+        "--role-arn",
+        "arn:aws:iam::111122223333:role/x",
+        "--web-identity-token-file",
+        "/var/run/secrets/token",
+    ];
+    assert!(file_cli(text, &irsa).is_ok());
+}
+
+#[test]
+fn targets_serving_the_same_environment_are_refused() {
+    let sources = "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n\
+                   [[source]]\nname = \"b\"\nregion = \"eu-west-1\"\n";
+    let overlapping = [
+        "[[target]]\nenvironments = \"all\"\nsources = [\"a\"]\n\
+         [[target]]\nenvironments = [\"prod\"]\nsources = [\"b\"]\n",
+        "[[target]]\nenvironments = [\"dev\", \"prod\"]\n\
+         [[target]]\nenvironments = [\"prod\"]\n",
+        "[[target]]\n[[target]]\n",
+    ];
+    for targets in overlapping {
+        let err = file_cli(&format!("{sources}{targets}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("at line 7") && err.contains("both serve"),
+            "{err}"
+        );
+    }
+    let apart = "[[target]]\nenvironments = [\"dev\"]\n[[target]]\nenvironments = [\"prod\"]\n";
+    assert!(file_cli(&format!("{sources}{apart}"), &[]).is_ok());
+}
+
+#[test]
+fn a_proxy_host_with_user_information_is_not_echoed() {
+    let err = error_of(&["--proxy-host", "user:Pr0xyS3cret@proxy.example.com"]);
+    assert!(
+        err.contains("ECR_PROXY_HOST") && !err.contains("Pr0xyS3cret"),
+        "{err}"
+    );
+}
