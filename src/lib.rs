@@ -7,6 +7,7 @@
 //! - [`exit`] (the exit-code table) and [`cli`] (every flag of every mode);
 //! - the kernel, which imports neither front end: [`secret`], [`bounded`],
 //!   [`registry_host`], [`ecr_host`], [`image`], [`tls`], [`pull_check`],
+//!   [`printable`],
 //!   [`aws`] (tokens, failures, the SDK's HTTP client, identities) and
 //!   [`config_file`] (the `--config` grammar both front ends read);
 //! - [`daemon`]: settings, sources, targets, the cycle, the loop, health;
@@ -32,6 +33,8 @@ pub mod exit;
 pub mod image;
 /// The kubelet image credential provider mode.
 pub mod kubelet;
+/// Peer text made one line and bounded, for logs and `/healthz`.
+pub mod printable;
 /// Whether a token lets its identity pull an image (a manifest request).
 pub mod pull_check;
 /// Registry host normalization and matching.

@@ -49,6 +49,7 @@ use std::time::SystemTime;
 use tracing::{error, info, warn};
 
 use crate::exit::Exit;
+use crate::printable::printable;
 use config::{Config, ConfigError, Mode, Supply};
 use cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
 use metrics::{Metrics, RegistryLabels};
@@ -252,7 +253,8 @@ impl LeftOut {
                 warn!(
                     environment = id,
                     name = environment.name.as_deref().unwrap_or("-"),
-                    "environment {reason}"
+                    "environment {}",
+                    printable(&reason)
                 );
             }
             now_said.insert(id, reason);
@@ -282,7 +284,8 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
             action = "failed",
             cause = failure.label(),
             next_refresh,
-            "{failure}"
+            "{}",
+            printable(&failure.to_string())
         );
     }
     for (environment, outcome) in report.outcomes() {
@@ -312,7 +315,8 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
                         action = "failed",
                         cause,
                         next_refresh,
-                        "{problem}"
+                        "{}",
+                        printable(&problem.to_string())
                     )
                 }
                 _ => warn!(
@@ -321,7 +325,8 @@ fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
                     action = "skipped",
                     cause,
                     next_refresh,
-                    "{problem}"
+                    "{}",
+                    printable(&problem.to_string())
                 ),
             }
         }

@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use crate::daemon::cycle::{CycleReport, Disposition, EnvironmentReport};
+use crate::printable::printable;
 
 #[derive(Debug, Clone, Default)]
 struct RegistryStatus {
@@ -96,7 +97,11 @@ impl Status {
     pub fn record(&self, report: &CycleReport, now: SystemTime, next_refresh: SystemTime) {
         let mut state = self.state();
         state.cycles += 1;
-        let failures: Vec<String> = report.failures.iter().map(|f| f.to_string()).collect();
+        let failures: Vec<String> = report
+            .failures
+            .iter()
+            .map(|f| printable(&f.to_string()))
+            .collect();
         state.cycle_error = (!failures.is_empty()).then(|| failures.join("; "));
         if report.environments.is_empty() {
             // Nothing reached an environment: every registry keeps its
@@ -151,7 +156,11 @@ impl Status {
         environment: &EnvironmentReport,
         whole_cycle: bool,
     ) -> EnvironmentStatus {
-        let mut errors: Vec<String> = environment.failures.iter().map(|f| f.to_string()).collect();
+        let mut errors: Vec<String> = environment
+            .failures
+            .iter()
+            .map(|f| printable(&f.to_string()))
+            .collect();
         errors.extend(state.cycle_error.clone());
         let error = (!errors.is_empty()).then(|| errors.join("; "));
         if error.is_some() {
@@ -209,8 +218,11 @@ impl Status {
                 entry.refresh_deadline = Some(next_refresh + self.grace);
                 entry.last_error = None;
             } else {
-                let problems: Vec<String> =
-                    outcome.problems.iter().map(|p| p.to_string()).collect();
+                let problems: Vec<String> = outcome
+                    .problems
+                    .iter()
+                    .map(|p| printable(&p.to_string()))
+                    .collect();
                 entry.last_error = Some(problems.join("; "));
             }
         }

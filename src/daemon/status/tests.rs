@@ -272,3 +272,21 @@ fn only_a_whole_cycle_forgets_an_environment() {
         "{body}"
     );
 }
+
+#[test]
+fn stored_errors_are_one_line_and_bounded() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let status = Status::new(Duration::from_secs(300), 1);
+    let mut forged = report(false);
+    forged.environments[0].outcomes[0].problems = vec![Problem::Unservable {
+        reason: format!("bad\nlevel=info msg=forged{}", "x".repeat(100_000)),
+    }];
+    status.record(&forged, t0, t0 + HOUR);
+    let (_, body) = status.health(t0);
+    let error = body["registries"][0]["lastError"].as_str().unwrap();
+    assert!(
+        !error.contains('\n') && error.len() < 4096,
+        "{}",
+        error.len()
+    );
+}
