@@ -6,7 +6,9 @@
 //! outlives the tests even though statics are never dropped.
 //!
 //! moto is found at `$MOTO_PYTHON` (a Python with moto installed) or in the
-//! project's `.venv`, which the README's test command creates.
+//! project's `.venv`, which the README's test command creates; an entry
+//! point run alone (`cargo bench`, `cargo test` after `scripts/release`
+//! made a `.venv` without moto) installs it there first with `scripts/venv`.
 //!
 //! `Moto::proxy()` is moto's other face, `moto_proxy`: a real HTTP proxy
 //! that intercepts HTTPS to AWS hosts with its own CA and answers from moto,
@@ -39,6 +41,44 @@ pub fn python() -> PathBuf {
         return PathBuf::from(python);
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python3")
+}
+
+/// Whether `python` can import moto.
+fn has_moto(python: &PathBuf) -> bool {
+    Command::new(python)
+        .args(["-c", "import moto"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The Python to run moto with: `$MOTO_PYTHON` as given, else `.venv`'s,
+/// which gets the test tools installed when it lacks moto.
+fn python_with_moto() -> PathBuf {
+    let python = python();
+    if has_moto(&python) {
+        return python;
+    }
+    let how = "run ./scripts/test (or scripts/venv tests/requirements.txt), or set MOTO_PYTHON";
+    if std::env::var_os("MOTO_PYTHON").is_some() {
+        panic!("MOTO_PYTHON={} cannot import moto: {how}", python.display());
+    }
+    eprintln!(
+        "moto is not in .venv: installing the test tools (scripts/venv tests/requirements.txt)"
+    );
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let installed = Command::new(root.join("scripts/venv"))
+        .arg("tests/requirements.txt")
+        .current_dir(&root)
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        installed && has_moto(&python),
+        "no Python with moto at {}: {how}",
+        python.display()
+    );
+    python
 }
 
 pub fn free_port() -> u16 {
@@ -75,13 +115,7 @@ impl Moto {
     }
 
     fn start(module: &str) -> Moto {
-        let python = python();
-        assert!(
-            python.exists(),
-            "no Python with moto at {}: run ./scripts/test (it installs moto into .venv) \
-             or set MOTO_PYTHON",
-            python.display()
-        );
+        let python = python_with_moto();
         let port = free_port();
         let log_path =
             PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{module}-{port}.log"));
