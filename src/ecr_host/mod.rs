@@ -18,7 +18,6 @@
 mod partition;
 
 pub use partition::Partition;
-use partition::{DUAL_STACK_DOMAINS, STANDARD_DOMAINS};
 
 use crate::registry_host::RegistryHost;
 
@@ -178,37 +177,26 @@ fn check_labels(
             "{region:?} is not an AWS region name (like eu-west-1)"
         ));
     }
-    let domains: &[(&str, &[Partition])] = if form.dual_stack() {
-        &DUAL_STACK_DOMAINS
-    } else {
-        &STANDARD_DOMAINS
-    };
-    let Some((_, partitions)) = domains.iter().find(|(known, _)| *known == domain) else {
-        let expected: Vec<&str> = domains.iter().map(|(known, _)| *known).collect();
-        let family = match form.dual_stack() {
-            true => "dual-stack",
-            false => "standard or FIPS",
-        };
-        return Err(format!(
-            "{domain:?} is not a domain of {family} ECR registries (expected one of {})",
-            expected.join(", ")
-        ));
-    };
     let partition = Partition::of_region(region);
-    if !partitions.contains(&partition) {
+    let expected = partition::registry_domain(region, form)?;
+    if domain == expected {
+        return Ok(partition);
+    }
+    let known = partition::every_domain(form);
+    if known.iter().any(|other| other == domain) {
         return Err(format!(
             "region {region} is in the {partition} partition, whose registries are not \
-             under {domain}"
+             under {domain} (but {expected})"
         ));
     }
-    // FIPS endpoints exist only under amazonaws.com (commercial and
-    // GovCloud; docs/ecr.md): elsewhere the host names nothing real.
-    if form.fips() && !form.dual_stack() && domain != "amazonaws.com" {
-        return Err(format!(
-            "FIPS registries exist only under amazonaws.com, not {domain}"
-        ));
-    }
-    Ok(partition)
+    let family = match form.dual_stack() {
+        true => "dual-stack",
+        false => "standard or FIPS",
+    };
+    Err(format!(
+        "{domain:?} is not a domain of {family} ECR registries (expected one of {})",
+        known.join(", ")
+    ))
 }
 
 /// Splits `name[:port]`. [`RegistryHost`] has already dropped `:443`.

@@ -1,8 +1,11 @@
 //! AWS partitions: which regions belong to which, and under which domains
-//! their ECR registries live. A registry host's domain must be one its
-//! region's partition uses.
+//! their ECR registries live, read from the AWS SDK's own endpoint rules
+//! and partition table rather than written by hand. A registry host's
+//! domain must be the one its region's partition uses for its form.
 
 use std::fmt;
+
+use super::EndpointForm;
 
 /// An AWS partition: a set of regions with its own domain and accounts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,20 +68,81 @@ impl fmt::Display for Partition {
     }
 }
 
-/// Registry domains of the standard and FIPS forms, with the partitions
-/// whose regions they serve (the commercial domain also serves GovCloud).
-pub(super) const STANDARD_DOMAINS: [(&str, &[Partition]); 7] = [
-    ("amazonaws.com", &[Partition::Aws, Partition::GovCloud]),
-    ("amazonaws.com.cn", &[Partition::China]),
-    ("amazonaws.eu", &[Partition::EuropeanSovereign]),
-    ("c2s.ic.gov", &[Partition::Iso]),
-    ("sc2s.sgov.gov", &[Partition::IsoB]),
-    ("cloud.adc-e.uk", &[Partition::IsoE]),
-    ("csp.hci.ic.gov", &[Partition::IsoF]),
-];
+impl Partition {
+    /// Every partition.
+    pub const ALL: [Partition; 8] = [
+        Partition::Aws,
+        Partition::China,
+        Partition::GovCloud,
+        Partition::EuropeanSovereign,
+        Partition::Iso,
+        Partition::IsoB,
+        Partition::IsoE,
+        Partition::IsoF,
+    ];
 
-/// Registry domains of the dual-stack forms.
-pub(super) const DUAL_STACK_DOMAINS: [(&str, &[Partition]); 2] = [
-    ("on.aws", &[Partition::Aws, Partition::GovCloud]),
-    ("on.amazonwebservices.com.cn", &[Partition::China]),
-];
+    /// A region of the partition, to ask the SDK's rules for its domains.
+    fn some_region(self) -> &'static str {
+        match self {
+            Partition::Aws => "us-east-1",
+            Partition::China => "cn-north-1",
+            Partition::GovCloud => "us-gov-west-1",
+            Partition::EuropeanSovereign => "eusc-de-east-1",
+            Partition::Iso => "us-iso-east-1",
+            Partition::IsoB => "us-isob-east-1",
+            Partition::IsoE => "eu-isoe-west-1",
+            Partition::IsoF => "us-isof-south-1",
+        }
+    }
+}
+
+/// The domain of `form`'s registry hosts in `region`, from the AWS SDK's
+/// own endpoint rules and partition table (which say, per partition, its
+/// DNS suffixes and whether it has FIPS and dual-stack endpoints): the
+/// ECR API endpoint is `api.ecr[-fips].<region>.<dnsSuffix>`, whose
+/// registries are `<account>.dkr.ecr[-fips].<region>.<dnsSuffix>`; the
+/// dual-stack one is `ecr[-fips].<region>.api.<rest>`, whose registries are
+/// `<account>.dkr-ecr[-fips].<region>.on.<rest>` (docs/ecr.md).
+pub(super) fn registry_domain(region: &str, form: EndpointForm) -> Result<String, String> {
+    use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    use futures_util::FutureExt as _;
+    let params = Params::builder()
+        .region(region)
+        .use_fips(form.fips())
+        .use_dual_stack(form.dual_stack())
+        .build()
+        .map_err(|err| err.to_string())?;
+    // The rules are pure: the future is ready at once.
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .now_or_never()
+        .ok_or("the SDK's endpoint rules did not answer")?
+        .map_err(|err| format!("the SDK's endpoint rules refuse it: {err}"))?;
+    let host = endpoint.url().trim_start_matches("https://");
+    let fips = if form.fips() { "-fips" } else { "" };
+    let unexpected = || format!("the SDK's endpoint rules name an unexpected host, {host}");
+    if form.dual_stack() {
+        let rest = host
+            .strip_prefix(&format!("ecr{fips}.{region}.api."))
+            .ok_or_else(unexpected)?;
+        Ok(format!("on.{rest}"))
+    } else {
+        let suffix = host
+            .strip_prefix(&format!("api.ecr{fips}.{region}."))
+            .ok_or_else(unexpected)?;
+        Ok(suffix.to_string())
+    }
+}
+
+/// The registry domains of every partition, for `form`'s family.
+pub(super) fn every_domain(form: EndpointForm) -> Vec<String> {
+    let mut domains: Vec<String> = Vec::new();
+    for partition in Partition::ALL {
+        if let Ok(domain) = registry_domain(partition.some_region(), form) {
+            if !domains.contains(&domain) {
+                domains.push(domain);
+            }
+        }
+    }
+    domains
+}

@@ -114,6 +114,44 @@ const PRIVATE_FORMS: &[(&str, &str, Partition, EndpointForm)] = &[
     ),
 ];
 
+/// FIPS and dual-stack in partitions other than the commercial one: the
+/// SDK's partition table says every partition has both.
+const OTHER_PARTITION_FORMS: &[(&str, Partition, EndpointForm)] = &[
+    (
+        "123456789012.dkr.ecr-fips.eusc-de-east-1.amazonaws.eu",
+        Partition::EuropeanSovereign,
+        EndpointForm::Fips,
+    ),
+    (
+        "123456789012.dkr-ecr.eusc-de-east-1.on.amazonwebservices.eu",
+        Partition::EuropeanSovereign,
+        EndpointForm::DualStack,
+    ),
+    (
+        "123456789012.dkr.ecr-fips.cn-northwest-1.amazonaws.com.cn",
+        Partition::China,
+        EndpointForm::Fips,
+    ),
+    (
+        "123456789012.dkr.ecr-fips.us-iso-east-1.c2s.ic.gov",
+        Partition::Iso,
+        EndpointForm::Fips,
+    ),
+];
+
+#[test]
+fn forms_follow_the_sdk_partition_table() {
+    for (host, partition, form) in OTHER_PARTITION_FORMS {
+        let registry = private(host);
+        assert_eq!(
+            (registry.partition, registry.form),
+            (*partition, *form),
+            "{host}"
+        );
+    }
+    assert!(malformed_reason("123456789012.dkr-ecr.eusc-de-east-1.on.aws").contains("aws-eusc"));
+}
+
 #[test]
 fn every_private_form() {
     let cases = PRIVATE_FORMS;
