@@ -19,6 +19,9 @@ pub enum EcrError {
     },
     #[error("ECR returned no authorization data")]
     NoAuthorizationData,
+    /// The token was not asked for at all (a limit of the caller).
+    #[error("no token asked for: {reason}")]
+    NotAsked { reason: String },
 }
 
 /// The cause of an AWS failure, coarse enough to act on (and to count).
@@ -51,6 +54,7 @@ impl EcrError {
         match self {
             EcrError::Api { kind, .. } => kind.label(),
             EcrError::MalformedToken { .. } | EcrError::NoAuthorizationData => "aws_bad_token",
+            EcrError::NotAsked { .. } => "aws_not_asked",
         }
     }
 }

@@ -196,6 +196,12 @@ impl fmt::Display for TokenFailure {
     }
 }
 
+/// The most tokens one cycle asks for. Hosts come from Rancher, where
+/// anyone who may add a registry could name made-up regions; each is at
+/// most one call per cycle, and this bounds their number (the commercial
+/// partition has about 35 regions).
+pub const MAX_TOKENS_PER_CYCLE: usize = 64;
+
 /// One (source, region)'s token of a cycle, or why there is none.
 type TokenCell = OnceCell<Result<EcrToken, TokenFailure>>;
 
@@ -226,6 +232,19 @@ impl CycleTokens {
                 .cells
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if cells.len() >= MAX_TOKENS_PER_CYCLE && !cells.contains_key(key) {
+                return Err(TokenFailure {
+                    source: self.sources.get(key.source).name.clone(),
+                    region: key.region.clone(),
+                    error: Arc::new(EcrError::NotAsked {
+                        reason: format!(
+                            "this cycle already asked for {MAX_TOKENS_PER_CYCLE} tokens, the \
+                             most one cycle asks for (one per source and region); are the \
+                             registries in Rancher pointing at that many regions?"
+                        ),
+                    }),
+                });
+            }
             cells.entry(key.clone()).or_default().clone()
         };
         cell.get_or_init(|| async {
@@ -372,6 +391,29 @@ mod tests {
             sources.claim(&host("registry.example.com"), &[0, 1, 2]),
             Claim::Unclaimed
         );
+    }
+
+    #[tokio::test]
+    async fn a_cycle_asks_for_a_bounded_number_of_tokens() {
+        let sources = Arc::new(Sources::new(vec![source("env", None, &[], &[]).await]));
+        let cycle = CycleTokens::new(sources);
+        {
+            let mut cells = cycle.cells.lock().unwrap();
+            for n in 0..MAX_TOKENS_PER_CYCLE {
+                let key = TokenKey {
+                    source: 0,
+                    region: format!("us-made-{n}"),
+                };
+                cells.insert(key, Arc::default());
+            }
+        }
+        let one_more = TokenKey {
+            source: 0,
+            region: "us-made-up-1".into(),
+        };
+        let failure = cycle.get(&one_more).await.unwrap_err();
+        assert_eq!(failure.error.label(), "aws_not_asked");
+        assert!(failure.to_string().contains("64 tokens"), "{failure}");
     }
 
     #[test]
