@@ -6,7 +6,9 @@
 //! `…/v1` (what the agent labels inject), `…/v2-beta`, the server root, and
 //! an environment endpoint `…/projects/1a5`. Discovery also decides the
 //! scope of every later request, and refuses a key that could write into
-//! environments other than the one meant.
+//! environments other than the one meant, or a server that does not say
+//! which environment it acted in (the account headers, §1): the scope of
+//! every write is then known, not assumed.
 
 use std::fmt;
 
@@ -14,7 +16,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 use serde_json::Value;
 
-use super::transport::header_text;
+use super::transport::{account_header, check_acted_in, header_text};
 use super::wire::{decode, Collection, Schema};
 use super::{RancherClient, RancherError};
 
@@ -28,22 +30,13 @@ pub struct Endpoints {
     /// Set when CATTLE_URL names an environment (`…/projects/1a5`): every
     /// request then carries `X-API-Project-Id` (§2).
     pub(super) project_id: Option<String>,
-    /// The environment (a Rancher account) whose objects this key sees;
-    /// objects of other environments are never touched, even if a server
-    /// lists them.
+    /// The environment (a Rancher account) whose objects this key sees, as
+    /// every response must confirm (`X-API-Account-Id`); objects of other
+    /// environments are never touched, even if a server lists them. Always
+    /// set by discovery.
     pub environment_id: Option<String>,
     /// v1 with a project key requires `email` on create (§3).
     pub(super) email_required: bool,
-}
-
-impl Endpoints {
-    /// Whether an object of `account_id` belongs to this environment.
-    pub(super) fn owns(&self, account_id: Option<&str>) -> bool {
-        match (&self.environment_id, account_id) {
-            (Some(expected), Some(actual)) => expected == actual,
-            _ => true,
-        }
-    }
 }
 
 impl fmt::Display for Endpoints {
@@ -75,7 +68,7 @@ impl RancherClient {
     /// Finds the registry and credential collections from the schemas the
     /// server publishes for this key.
     pub async fn discover(&self) -> Result<Endpoints, RancherError> {
-        let (headers, root) = self.api_root().await?;
+        let (root_url, headers, root) = self.api_root().await?;
         let schemas_url = header_text(&headers, "X-API-Schemas").ok_or_else(|| {
             not_api(
                 self,
@@ -84,26 +77,25 @@ impl RancherClient {
             )
         })?;
         let schemas_url = self.rebase(&schemas_url)?;
-        let project_id = self.scope(&headers, &root)?;
-        let environment_id = project_id
-            .clone()
-            .or_else(|| header_text(&headers, "X-API-ACCOUNT-ID"));
+        let (project_id, environment_id) = self.scope(&root_url, &headers, &root)?;
         let answer = self
             .send(Method::GET, &schemas_url, project_id.as_deref(), None)
             .await?;
+        check_acted_in(&schemas_url, &answer.headers, &environment_id)?;
         let schemas: Collection<Schema> = decode(&schemas_url, &answer.body)?;
         let (registries, credentials, email_required) = self.collections(&schemas.data)?;
         Ok(Endpoints {
             registries,
             credentials,
             project_id,
-            environment_id,
+            environment_id: Some(environment_id),
             email_required,
         })
     }
 
-    /// `GET CATTLE_URL`, following `GET /`'s list of versions to the latest.
-    async fn api_root(&self) -> Result<(HeaderMap, Value), RancherError> {
+    /// `GET CATTLE_URL`, following `GET /`'s list of versions to the latest:
+    /// the URL answered, its headers and its body.
+    async fn api_root(&self) -> Result<(Url, HeaderMap, Value), RancherError> {
         let mut url = self.base.clone();
         let mut followed_latest = false;
         loop {
@@ -132,24 +124,31 @@ impl RancherClient {
                     continue;
                 }
             }
-            return Ok((answer.headers, body));
+            return Ok((url, answer.headers, body));
         }
     }
 
-    /// The environment every request is scoped to: the project that
-    /// `…/projects/1a5` returned (scoped by header from now on), or none
-    /// for an API version root, where only an environment key is accepted:
-    /// an account key there could write into any of its environments.
-    fn scope(&self, headers: &HeaderMap, root: &Value) -> Result<Option<String>, RancherError> {
+    /// The project every request is scoped to by header, and the
+    /// environment every response must say it acted in: the project that
+    /// `…/projects/1a5` returned (scoped by header from now on), or for an
+    /// API version root no header and the key's own environment, where only
+    /// an environment key is accepted: an account key there could write
+    /// into any of its environments.
+    fn scope(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        root: &Value,
+    ) -> Result<(Option<String>, String), RancherError> {
         match root["type"].as_str() {
             Some("project") => root["id"]
                 .as_str()
-                .map(|id| Some(id.to_string()))
+                .map(|id| (Some(id.to_string()), id.to_string()))
                 .ok_or_else(|| not_api(self, "the project has no id")),
             Some("apiVersion") => {
-                let kind = header_text(headers, "X-API-ACCOUNT-KIND");
-                match kind.as_deref() {
-                    Some(kind) if !matches!(kind, "environment" | "project") => Err(not_api(
+                let kind = account_header(url, headers, "X-API-Account-Kind")?;
+                match kind.as_str() {
+                    kind if !matches!(kind, "environment" | "project") => Err(not_api(
                         self,
                         format!(
                             "the API key belongs to an account of kind {kind}, which may see \
@@ -160,7 +159,7 @@ impl RancherClient {
                              …/v2-beta/projects/1a5"
                         ),
                     )),
-                    _ => Ok(None),
+                    _ => Ok((None, account_header(url, headers, "X-API-Account-Id")?)),
                 }
             }
             other => Err(not_api(

@@ -7,7 +7,12 @@
 //! server generates carries it) and by the `X-API-Project-Id` header as
 //! well: nothing is ever written through an unscoped request, which an
 //! account key would run in its own account, or with access control off in
-//! every environment at once.
+//! every environment at once; and each environment's schemas must say they
+//! were read in it (`X-API-Account-Id`).
+//!
+//! The environment list is read whole, as every listing is (`listing.rs`):
+//! past its limits it is an error, never a shorter list, since environments
+//! missing from it would go unserved without a word.
 
 use std::collections::BTreeMap;
 
@@ -15,9 +20,9 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 
 use super::discovery::Endpoints;
-use super::transport::header_text;
+use super::transport::{account_header, check_acted_in};
 use super::wire::{decode, Collection, Schema};
-use super::{RancherClient, RancherError, MAX_PAGES, PAGE_LIMIT};
+use super::{RancherClient, RancherError};
 
 /// An environment (a Rancher project) as listed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -150,45 +155,35 @@ impl RancherClient {
 
     /// Every environment the key may see, all pages. An admin key asks again
     /// with `?all=true` the first time it is recognized (a member-only list
-    /// would hide most environments from it); `kind` remembers that.
+    /// would hide most environments from it); `kind` remembers that, and
+    /// so the list must say whose key it is (`X-API-Account-Kind`).
     pub async fn list_environments(
         &self,
         kind: &mut Option<KeyKind>,
     ) -> Result<Vec<Environment>, RancherError> {
-        let mut url =
-            self.v2_root()?
-                .join("projects")
-                .map_err(|err| RancherError::BadResponse {
-                    url: self.base.to_string(),
-                    reason: format!("cannot form the environments URL: {err}"),
-                })?;
-        url.query_pairs_mut()
-            .append_pair("limit", &PAGE_LIMIT.to_string());
+        let url = self
+            .v2_root()?
+            .join("projects")
+            .map_err(|err| RancherError::BadResponse {
+                url: self.base.to_string(),
+                reason: format!("cannot form the environments URL: {err}"),
+            })?;
         loop {
-            let mut page_url = url.clone();
+            let mut list_url = url.clone();
             if kind.is_some_and(|k| k.admin) {
-                page_url.query_pairs_mut().append_pair("all", "true");
+                list_url.query_pairs_mut().append_pair("all", "true");
             }
-            let mut environments: BTreeMap<String, Environment> = BTreeMap::new();
-            let mut seen_kind = None;
-            for _ in 0..MAX_PAGES {
-                let answer = self.send(Method::GET, &page_url, None, None).await?;
-                seen_kind = header_text(&answer.headers, "X-API-Account-Kind");
-                let page: Collection<Environment> = decode(&page_url, &answer.body)?;
-                for environment in page.data {
-                    environments.insert(environment.id.clone(), environment);
-                }
-                match page.pagination.and_then(|p| p.next) {
-                    Some(next) => page_url = self.rebase(&next)?,
-                    None => break,
-                }
-            }
-            let admin = seen_kind.as_deref() == Some("admin");
+            let listing = self.list_all(list_url.clone(), None, None).await?;
+            let key_kind = account_header(&list_url, &listing.headers, "X-API-Account-Kind")?;
+            let admin = key_kind == "admin";
             let first_time = kind.is_none();
             *kind = Some(KeyKind { admin });
             if admin && first_time {
                 continue;
             }
+            let environments: BTreeMap<String, Environment> = (listing.items.into_iter())
+                .map(|environment: Environment| (environment.id.clone(), environment))
+                .collect();
             return Ok(environments.into_values().collect());
         }
     }
@@ -203,6 +198,7 @@ impl RancherClient {
                 reason: format!("cannot form the schemas URL of environment {id}: {err}"),
             })?;
         let answer = self.send(Method::GET, &url, Some(id), None).await?;
+        check_acted_in(&url, &answer.headers, id)?;
         let schemas: Collection<Schema> = decode(&url, &answer.body)?;
         let (registries, credentials, email_required) = self.collections(&schemas.data)?;
         let scoped = format!("/projects/{id}/");

@@ -7,7 +7,9 @@
 //! - `environments`: many environments with one account key: list them,
 //!   choose the ones to serve, discover each one scoped (§2);
 //! - `transport`: one request: auth, scoping, a bounded body, error
-//!   statuses;
+//!   statuses, the account headers;
+//! - `listing`: a whole collection, bounded in total, or an error; which
+//!   listed objects are this environment's;
 //! - `wire`: the JSON types we read;
 //! - [`error`]: [`RancherError`], each with what to do about it;
 //! - this file: the calls the reconciler makes (list, update, create).
@@ -18,6 +20,7 @@
 mod discovery;
 mod environments;
 mod error;
+mod listing;
 mod transport;
 mod wire;
 
@@ -36,13 +39,9 @@ pub use wire::{Credential, Registry};
 
 use super::metrics::Metrics;
 use crate::secret::Secret;
-use wire::{decode, Collection};
+use listing::{own_credentials, own_registries};
+use wire::decode;
 
-/// Large pages keep a cycle to one list request for all but huge
-/// environments (the server clamps at 3000; §4).
-pub(crate) const PAGE_LIMIT: u32 = 1000;
-/// A guard against a server that keeps handing out `next` links.
-pub(crate) const MAX_PAGES: usize = 1000;
 /// Rancher 1.6 v1 project keys must send an email on create (§3); any
 /// non-empty value does.
 const PLACEHOLDER_EMAIL: &str = "not-really@required.anymore";
@@ -107,14 +106,13 @@ impl RancherClient {
         &self,
         endpoints: &Endpoints,
     ) -> Result<Vec<Registry>, RancherError> {
-        let registries: Vec<Registry> = self.list(endpoints, endpoints.registries.clone()).await?;
-        Ok(registries
-            .into_iter()
-            .filter(|r| endpoints.owns(r.account_id.as_deref()))
-            .collect())
+        let url = &endpoints.registries;
+        let (listed, environment) = self.list(endpoints, url.clone()).await?;
+        own_registries(listed, environment).map_err(|reason| bad_listing(url, reason))
     }
 
-    /// The credentials of one registry, all pages.
+    /// The credentials of one registry, all pages. A credential that cannot
+    /// be attributed fails the listing (see `listing.rs`).
     pub async fn list_credentials(
         &self,
         endpoints: &Endpoints,
@@ -122,14 +120,11 @@ impl RancherClient {
     ) -> Result<Vec<Credential>, RancherError> {
         let mut url = endpoints.credentials.clone();
         url.query_pairs_mut().append_pair("registryId", registry_id);
-        let credentials: Vec<Credential> = self.list(endpoints, url).await?;
+        let (listed, environment) = self.list(endpoints, url.clone()).await?;
         // The filter is a real column (§4), but check anyway: writing a
         // token into another registry's credential would be a leak.
-        Ok(credentials
-            .into_iter()
-            .filter(|c| c.registry_id.as_deref() == Some(registry_id))
-            .filter(|c| endpoints.owns(c.account_id.as_deref()))
-            .collect())
+        own_credentials(listed, registry_id, environment)
+            .map_err(|reason| bad_listing(&url, reason))
     }
 
     /// Partial update of the username and password (§5): nothing else is sent.
@@ -203,34 +198,25 @@ impl RancherClient {
         decode(collection, &answer.body)
     }
 
-    /// Every item of a collection, following `pagination.next`.
-    async fn list<T: DeserializeOwned>(
+    /// Every item of one of the environment's collections, every page read
+    /// in that environment; and the environment's id.
+    async fn list<'e, T: DeserializeOwned>(
         &self,
-        endpoints: &Endpoints,
-        mut url: Url,
-    ) -> Result<Vec<T>, RancherError> {
-        url.query_pairs_mut()
-            .append_pair("limit", &PAGE_LIMIT.to_string());
-        let mut items = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let answer = self
-                .send(Method::GET, &url, endpoints.project_id.as_deref(), None)
-                .await?;
-            let page: Collection<T> = decode(&url, &answer.body)?;
-            items.extend(page.data);
-            let Some(next) = page.pagination.and_then(|p| p.next) else {
-                return Ok(items);
-            };
-            seen.insert(url.to_string());
-            url = self.rebase(&next)?;
-            if seen.contains(url.as_str()) {
-                break;
-            }
-        }
-        Err(RancherError::BadResponse {
-            url: url.to_string(),
-            reason: "its pagination does not end".into(),
-        })
+        endpoints: &'e Endpoints,
+        url: Url,
+    ) -> Result<(Vec<T>, &'e str), RancherError> {
+        let environment = endpoints.environment_id.as_deref().ok_or_else(|| {
+            bad_listing(&url, "the environment it belongs to is unknown".to_string())
+        })?;
+        let project_id = endpoints.project_id.as_deref();
+        let listing = self.list_all(url, project_id, Some(environment)).await?;
+        Ok((listing.items, environment))
+    }
+}
+
+fn bad_listing(url: &Url, reason: String) -> RancherError {
+    RancherError::BadResponse {
+        url: url.to_string(),
+        reason,
     }
 }

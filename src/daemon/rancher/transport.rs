@@ -6,6 +6,11 @@
 //! to `CATTLE_URL`'s origin ([`RancherClient::rebase`]), redirects are not
 //! followed (see `mod.rs`), and a body never exceeds
 //! [`crate::bounded::RANCHER_BODY_LIMIT`].
+//!
+//! The account headers are read here too ([`account_header`],
+//! [`check_acted_in`]): Rancher sends them with every authenticated response
+//! (docs/rancher-api.md §1), so a response without them is not one whose
+//! scope we know, and nothing is written on its word.
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
@@ -160,4 +165,70 @@ pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// An account header (`X-API-Account-Id`, `X-API-Account-Kind`) of the
+/// response to `url`, which Rancher always sends once the key is accepted
+/// (§1): its absence is an error, as the scope is then unknown.
+pub(super) fn account_header(
+    url: &Url,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<String, RancherError> {
+    header_text(headers, name)
+        .filter(|value| !value.trim().is_empty())
+        .ok_or_else(|| RancherError::BadResponse {
+            url: url.to_string(),
+            reason: format!(
+                "the response has no {name} header, which Rancher sends with every \
+                 authenticated response (docs/rancher-api.md §1): which account it acted as, and \
+                 in which environment, is unknown, so nothing is written on its word; is a proxy \
+                 in front of Rancher removing headers?"
+            ),
+        })
+}
+
+/// Refuses the response to `url` unless it says it acted in `expected`,
+/// the environment the request was meant for (`X-API-Account-Id`, §2).
+pub(super) fn check_acted_in(
+    url: &Url,
+    headers: &HeaderMap,
+    expected: &str,
+) -> Result<(), RancherError> {
+    let acted_in = account_header(url, headers, "X-API-Account-Id")?;
+    if acted_in == expected {
+        return Ok(());
+    }
+    Err(RancherError::BadResponse {
+        url: url.to_string(),
+        reason: format!(
+            "it acted in account {acted_in} (X-API-Account-Id), not in environment {expected} \
+             the request was meant for; nothing is written on its word"
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_must_say_it_acted_in_the_environment_meant() {
+        let url = Url::parse("http://rancher:8080/v2-beta/projects/1a5/registries").unwrap();
+        let mut headers = HeaderMap::new();
+        let refused = |headers: &HeaderMap| check_acted_in(&url, headers, "1a5").unwrap_err();
+        let missing = refused(&headers).to_string();
+        assert!(missing.contains(url.as_str()), "{missing}");
+        assert!(missing.contains("no X-API-Account-Id header"), "{missing}");
+        headers.insert("X-API-Account-Id", "".parse().unwrap());
+        assert!(refused(&headers)
+            .to_string()
+            .contains("no X-API-Account-Id"));
+        headers.insert("X-API-Account-Id", "1a7".parse().unwrap());
+        let other = refused(&headers).to_string();
+        assert!(other.contains("acted in account 1a7"), "{other}");
+        assert!(other.contains("not in environment 1a5"), "{other}");
+        headers.insert("X-API-Account-Id", "1a5".parse().unwrap());
+        assert!(check_acted_in(&url, &headers, "1a5").is_ok());
+    }
 }

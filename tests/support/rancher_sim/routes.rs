@@ -245,8 +245,14 @@ fn dispatch(st: &mut SimState, inc: &Incoming) -> Response {
             };
             route(st, &ctx, version, rest)
         });
+    if st.faults.no_account_headers {
+        acting = None;
+    }
     let (status, body, challenge) = match result {
-        Ok((status, body)) => (status, body, false),
+        Ok((status, mut body)) => {
+            faults::reshape(st, inc, &mut body);
+            (status, body, false)
+        }
         Err(err) => {
             let quiet = inc.header("x-api-no-challenge");
             let challenge =
