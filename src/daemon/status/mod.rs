@@ -232,11 +232,16 @@ impl Status {
     pub fn health(&self, now: SystemTime) -> (bool, Value) {
         let state = self.state();
         // Written, not past its refresh point by more than the retry
-        // window, and its token not expired.
+        // window, and its token not expired. An expiry already past when
+        // the token was written is unusable (the scheduler ignores it too,
+        // docs/ecr.md), so it is not judged by.
         let fresh = |r: &RegistryStatus| {
-            r.last_success.is_some()
-                && r.refresh_deadline.is_some_and(|deadline| now <= deadline)
-                && r.token_expiry.is_none_or(|expiry| now < expiry)
+            let Some(written) = r.last_success else {
+                return false;
+            };
+            r.refresh_deadline.is_some_and(|deadline| now <= deadline)
+                && r.token_expiry
+                    .is_none_or(|expiry| expiry <= written || now < expiry)
         };
         let registry_json = |(env, host): &(String, String), r: &RegistryStatus| {
             json!({

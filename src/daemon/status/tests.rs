@@ -290,3 +290,13 @@ fn stored_errors_are_one_line_and_bounded() {
         error.len()
     );
 }
+
+#[test]
+fn an_expiry_past_when_written_is_not_judged_by() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let status = Status::new(Duration::from_secs(300), 1);
+    let mut written = report(true);
+    written.environments[0].outcomes[0].expires_at = Some(t0 - HOUR);
+    status.record(&written, t0, t0 + HOUR);
+    assert!(status.health(t0).0, "an unusable expiry counts as none");
+}
