@@ -105,10 +105,10 @@ async fn credentials(
     let region = region.to_string();
     let profile = plan.profile.as_deref();
     Ok(match &plan.identity {
-        Identity::DefaultChain => default_credentials(&region, &http, profile).await?,
+        Identity::DefaultChain => default_credentials(&region, http, profile).await?,
         Identity::SourceRole { role, .. } => {
-            let base = default_credentials(&region, &http, profile).await?;
-            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, Some(base)).await);
+            let base = default_credentials(&region, http, profile).await?;
+            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, http, Some(base)).await);
             let mut request = sts
                 .assume_role()
                 .role_arn(&role.arn)
@@ -122,7 +122,7 @@ async fn credentials(
         }
         Identity::WebIdentity { role_arn, token } => {
             // AssumeRoleWithWebIdentity is not signed: the token is the proof.
-            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, &http, None).await);
+            let sts = aws_sdk_sts::Client::new(&sdk_config(&region, http, None).await);
             let request = sts
                 .assume_role_with_web_identity()
                 .role_arn(role_arn)
