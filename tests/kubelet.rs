@@ -328,36 +328,29 @@ secret_key_file = "/not/on/this/node"
         moto_password("222233334444")
     );
 
-    // Not an alias: the default region, said on stderr.
-    let out = provide(
-        &with(node_env(&front.url), "AWS_REGION", "ap-south-1"),
-        &["--config", &config],
-        &request(V1, "other.example.com/app"),
-    )
-    .await;
-    assert!(decoded(&out).auth.contains_key("other.example.com"));
-    assert!(
-        out.stderr
-            .contains("other.example.com is not an ECR registry host")
-            && out.stderr.contains("default region ap-south-1"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(front.seen().last().unwrap().region, "ap-south-1");
-
-    let out = provide(
-        &node_env(&front.url),
-        &["--config", &config],
-        &request(V1, "other.example.com/app"),
-    )
-    .await;
-    assert_fails_with(
-        &out,
-        &[
-            "cannot tell the AWS region for other.example.com",
-            "AWS_REGION",
-        ],
-    );
+    // Not an alias (the same host on another port is another host): no
+    // token, whatever the default region, and AWS is not asked.
+    let asked = front.seen().len();
+    for image in [
+        "other.example.com/app",
+        "mirror.example.com/library/nginx:1",
+    ] {
+        let out = provide(
+            &with(node_env(&front.url), "AWS_REGION", "ap-south-1"),
+            &["--config", &config],
+            &request(V1, image),
+        )
+        .await;
+        let host = image.split('/').next().unwrap();
+        assert_fails_with(
+            &out,
+            &[
+                &format!("no ECR token for {host}"),
+                "[[source]]'s aliases in --config",
+            ],
+        );
+    }
+    assert_eq!(front.seen().len(), asked, "{:?}", front.seen());
 
     let broken = scratch_file("broken.toml", "[[source]]\nname = \"eu\"\nzone = \"x\"\n");
     let out = provide(
@@ -632,6 +625,39 @@ async fn check_image_says_whether_the_identity_can_pull() {
         "{}",
         out.stdout
     );
+}
+
+/// A broad `matchImages` glob can send the provider any host: one that is
+/// neither an ECR host nor an alias in `--config` gets no token, default
+/// region or not, so no ECR password reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_without_an_alias_gets_no_token() {
+    let front = AwsFront::start(Script::Forward).await;
+    let registry = OciRegistry::start().await;
+    let tls = TlsFront::start(registry.port);
+    let host = format!("localhost:{}", tls.port);
+    let env = with(
+        with(node_env(&front.url), "AWS_REGION", "us-east-1"),
+        "CA_FILE",
+        tls.ca_file.to_str().unwrap(),
+    );
+    let image = format!("{host}/team/app:1");
+    let expected = format!("no ECR token for {host}");
+
+    let out = provide(&env, &[], &request(V1, &image)).await;
+    assert_fails_with(&out, &[&expected, "add it to a [[source]]'s aliases"]);
+
+    let out = provide(&env, &["--check-image", &image], "").await;
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("FAIL token: {expected}")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("pull:"), "{}", out.stdout);
+    assert_no_secrets(&out);
+    assert_eq!(registry.seen(), Vec::<String>::new());
+    assert_eq!(front.seen(), []);
 }
 
 #[tokio::test(flavor = "multi_thread")]
