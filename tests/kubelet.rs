@@ -660,6 +660,61 @@ async fn a_host_without_an_alias_gets_no_token() {
     assert_eq!(front.seen(), []);
 }
 
+/// `--check-image` sends the token to a Bearer challenge's realm only on
+/// the registry's own origin: the same host on another port is another
+/// server, which gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_image_sends_credentials_only_to_the_registrys_origin() {
+    let moto = Moto::shared();
+    let registry = OciRegistry::start().await;
+    let tls = TlsFront::start(registry.port);
+    // The same registry (and its token endpoint) on another port.
+    let other = TlsFront::start(registry.port);
+    let host = format!("localhost:{}", tls.port);
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    let ca_file = scratch_file(
+        "origin-cas.pem",
+        &(read(&tls.ca_file) + &read(&other.ca_file)),
+    );
+    let config = scratch_file(
+        "origin.toml",
+        &format!(
+            "[[source]]\nname = \"us\"\nregion = \"us-east-1\"\n\
+             aliases = {{ \"{host}\" = \"123456789012.dkr.ecr.us-east-1.amazonaws.com\" }}\n"
+        ),
+    );
+    let env = with(node_env(&moto.endpoint), "CA_FILE", &ca_file);
+    let image = format!("{host}/elsewhere/app:1");
+    let args = ["--config", config.as_str(), "--check-image", image.as_str()];
+    let check = || provide(&env, &args, "");
+
+    registry.set_realm(&format!("https://localhost:{}/token", other.port));
+    let out = check().await;
+    assert!(!out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("FAIL pull:")
+            && out
+                .stdout
+                .contains(&format!("https://localhost:{}", other.port))
+            && out.stdout.contains("not sent"),
+        "{}",
+        out.stdout
+    );
+    assert_no_secrets(&out);
+    assert!(
+        !registry.seen().contains(&"/token".to_string()),
+        "{:?}",
+        registry.seen()
+    );
+
+    // The realm on the registry's own origin (a host name's case aside):
+    // the dance goes on.
+    registry.set_realm(&format!("https://LOCALHOST:{}/token", tls.port));
+    let out = check().await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(registry.seen().contains(&"/token".to_string()));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_profile_replaces_the_default_credentials() {
     let front = AwsFront::start(Script::Forward).await;
