@@ -6,7 +6,11 @@
 //! (`/v2/<repository>/manifests/<tag>`, the OCI distribution API) and the
 //! token as Basic credentials, and turn the status into a sentence. A
 //! registry that answers with a Bearer challenge (ECR Public, some mirrors)
-//! gets the distribution token dance once.
+//! gets the distribution token dance once, and only on its own origin: the
+//! challenge names where the credentials go, and whoever answers the
+//! manifest request may name any server, so a realm whose scheme, host or
+//! port differs from the registry's gets nothing (the same host on another
+//! port can be another program, or another tenant's).
 //!
 //! Used by `kubelet-credential-provider --check-image` and the daemon's
 //! `--check --check-image` ([`probe_pull`] takes any token).
@@ -56,9 +60,13 @@ pub async fn probe_pull(
         Ok(client) => client,
         Err(reason) => return failed(format!("cannot set up HTTPS: {reason}")),
     };
+    let origin = match reqwest::Url::parse(&format!("https://{}/", image.registry)) {
+        Ok(origin) => origin,
+        Err(err) => return failed(format!("{} is not a usable host: {err}", image.registry)),
+    };
     let url = format!(
-        "https://{}/v2/{}/manifests/{}",
-        image.registry, image.repository, image.reference
+        "{origin}v2/{}/manifests/{}",
+        image.repository, image.reference
     );
     let basic = basic_auth(username, password);
     let mut response = match head(&client, &url, &basic).await {
@@ -72,11 +80,7 @@ pub async fn probe_pull(
             .and_then(|value| value.to_str().ok())
             .and_then(BearerChallenge::parse);
         if let Some(challenge) = challenge {
-            let image_host = reqwest::Url::parse(&format!("https://{}/", image.registry))
-                .ok()
-                .and_then(|url| url.host_str().map(str::to_string))
-                .unwrap_or_default();
-            match bearer_token(&client, &challenge, &basic, &image_host).await {
+            match bearer_token(&client, &challenge, &basic, &origin).await {
                 Ok(bearer) => match head(&client, &url, &bearer).await {
                     Ok(second) => response = second,
                     Err(reason) => return failed(reason),
@@ -215,25 +219,36 @@ fn split_params(text: &str) -> Vec<&str> {
     parts.into_iter().filter(|p| !p.trim().is_empty()).collect()
 }
 
-/// The distribution token dance: GET the realm with the Basic credentials,
-/// read `token` (or `access_token`), use it as Bearer.
+/// Where to ask for a Bearer token: the challenge's realm with its
+/// parameters, if it is on `registry`'s origin (scheme, host and port, the
+/// default port spelled or not). The ECR password goes to the registry
+/// itself and nowhere else: a realm on another host (a mirror's, a hostile
+/// one's) or another port of the same host gets nothing.
+fn token_url(challenge: &BearerChallenge, registry: &reqwest::Url) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse_with_params(&challenge.realm, &challenge.params)
+        .map_err(|err| format!("the registry's token realm is not a URL: {err}"))?;
+    if url.origin() != registry.origin() {
+        return Err(format!(
+            "the registry sends its token requests to {}, not to its own origin {}; the \
+             credentials are not sent there, so this check cannot tell whether the image can \
+             be pulled",
+            url.origin().ascii_serialization(),
+            registry.origin().ascii_serialization()
+        ));
+    }
+    Ok(url)
+}
+
+/// The distribution token dance: GET the realm (on `registry`'s origin
+/// only) with the Basic credentials, read `token` (or `access_token`), use
+/// it as Bearer.
 async fn bearer_token(
     client: &reqwest::Client,
     challenge: &BearerChallenge,
     basic: &HeaderValue,
-    image_host: &str,
+    registry: &reqwest::Url,
 ) -> Result<HeaderValue, String> {
-    let url = reqwest::Url::parse_with_params(&challenge.realm, &challenge.params)
-        .map_err(|err| format!("the registry's token realm is not a URL: {err}"))?;
-    // The ECR password goes to the registry itself and nowhere else: a
-    // realm on another host (a mirror's, a hostile one's) gets nothing.
-    if url.host_str() != Some(image_host) {
-        return Err(format!(
-            "the registry sends its token requests to another host ({}); the credentials are \
-             not sent there",
-            url.host_str().unwrap_or("?")
-        ));
-    }
+    let url = token_url(challenge, registry)?;
     let mut response = client
         .get(url.clone())
         .header(AUTHORIZATION, basic.clone())
@@ -301,6 +316,71 @@ mod tests {
         // Credentials never go to a plain-HTTP realm.
         assert_eq!(BearerChallenge::parse(r#"Bearer realm="http://r/t""#), None);
         assert_eq!(BearerChallenge::parse("Bearer"), None);
+    }
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_origin() {
+        let challenge = |realm: &str| BearerChallenge {
+            realm: realm.to_string(),
+            params: vec![("scope".to_string(), "repository:a/b:pull".to_string())],
+        };
+        let registry = |host: &str| reqwest::Url::parse(&format!("https://{host}/")).unwrap();
+        for (host, realm) in [
+            ("r.example.com", "https://r.example.com/token"),
+            ("r.example.com", "https://R.Example.com:443/token"),
+            ("r.example.com:443", "https://r.example.com/token"),
+            ("r.example.com:5000", "https://r.example.com:5000/v2/token"),
+        ] {
+            let url = token_url(&challenge(realm), &registry(host));
+            let url = url.unwrap_or_else(|err| panic!("{host} {realm}: {err}"));
+            assert_eq!(url.query(), Some("scope=repository%3Aa%2Fb%3Apull"));
+        }
+        for (host, realm, named) in [
+            // Same host, another port: another origin.
+            (
+                "r.example.com",
+                "https://r.example.com:8443/token",
+                "https://r.example.com:8443",
+            ),
+            (
+                "r.example.com:5000",
+                "https://r.example.com/token",
+                "https://r.example.com,",
+            ),
+            (
+                "r.example.com:5000",
+                "https://r.example.com:5001/t",
+                "https://r.example.com:5001",
+            ),
+            (
+                "r.example.com",
+                "https://auth.example.com/token",
+                "https://auth.example.com",
+            ),
+            (
+                "r.example.com",
+                "https://r.example.com.evil.test/t",
+                "https://r.example.com.evil.test",
+            ),
+            (
+                "127.0.0.1:5000",
+                "https://localhost:5000/token",
+                "https://localhost:5000",
+            ),
+        ] {
+            let err = token_url(&challenge(realm), &registry(host)).unwrap_err();
+            assert!(
+                err.contains(&format!("to {named}")) && err.contains("not sent"),
+                "{host} {realm}: {err}"
+            );
+        }
+        // The scheme is part of the origin too (a challenge never names
+        // plain HTTP: `BearerChallenge::parse` drops it).
+        let err = token_url(
+            &challenge("http://r.example.com/t"),
+            &registry("r.example.com"),
+        );
+        assert!(err.is_err());
     }
 
     #[test]

@@ -328,36 +328,29 @@ secret_key_file = "/not/on/this/node"
         moto_password("222233334444")
     );
 
-    // Not an alias: the default region, said on stderr.
-    let out = provide(
-        &with(node_env(&front.url), "AWS_REGION", "ap-south-1"),
-        &["--config", &config],
-        &request(V1, "other.example.com/app"),
-    )
-    .await;
-    assert!(decoded(&out).auth.contains_key("other.example.com"));
-    assert!(
-        out.stderr
-            .contains("other.example.com is not an ECR registry host")
-            && out.stderr.contains("default region ap-south-1"),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(front.seen().last().unwrap().region, "ap-south-1");
-
-    let out = provide(
-        &node_env(&front.url),
-        &["--config", &config],
-        &request(V1, "other.example.com/app"),
-    )
-    .await;
-    assert_fails_with(
-        &out,
-        &[
-            "cannot tell the AWS region for other.example.com",
-            "AWS_REGION",
-        ],
-    );
+    // Not an alias (the same host on another port is another host): no
+    // token, whatever the default region, and AWS is not asked.
+    let asked = front.seen().len();
+    for image in [
+        "other.example.com/app",
+        "mirror.example.com/library/nginx:1",
+    ] {
+        let out = provide(
+            &with(node_env(&front.url), "AWS_REGION", "ap-south-1"),
+            &["--config", &config],
+            &request(V1, image),
+        )
+        .await;
+        let host = image.split('/').next().unwrap();
+        assert_fails_with(
+            &out,
+            &[
+                &format!("no ECR token for {host}"),
+                "[[source]]'s aliases in --config",
+            ],
+        );
+    }
+    assert_eq!(front.seen().len(), asked, "{:?}", front.seen());
 
     let broken = scratch_file("broken.toml", "[[source]]\nname = \"eu\"\nzone = \"x\"\n");
     let out = provide(
@@ -632,6 +625,94 @@ async fn check_image_says_whether_the_identity_can_pull() {
         "{}",
         out.stdout
     );
+}
+
+/// A broad `matchImages` glob can send the provider any host: one that is
+/// neither an ECR host nor an alias in `--config` gets no token, default
+/// region or not, so no ECR password reaches it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_without_an_alias_gets_no_token() {
+    let front = AwsFront::start(Script::Forward).await;
+    let registry = OciRegistry::start().await;
+    let tls = TlsFront::start(registry.port);
+    let host = format!("localhost:{}", tls.port);
+    let env = with(
+        with(node_env(&front.url), "AWS_REGION", "us-east-1"),
+        "CA_FILE",
+        tls.ca_file.to_str().unwrap(),
+    );
+    let image = format!("{host}/team/app:1");
+    let expected = format!("no ECR token for {host}");
+
+    let out = provide(&env, &[], &request(V1, &image)).await;
+    assert_fails_with(&out, &[&expected, "add it to a [[source]]'s aliases"]);
+
+    let out = provide(&env, &["--check-image", &image], "").await;
+    assert!(!out.status.success(), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("FAIL token: {expected}")),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("pull:"), "{}", out.stdout);
+    assert_no_secrets(&out);
+    assert_eq!(registry.seen(), Vec::<String>::new());
+    assert_eq!(front.seen(), []);
+}
+
+/// `--check-image` sends the token to a Bearer challenge's realm only on
+/// the registry's own origin: the same host on another port is another
+/// server, which gets nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_image_sends_credentials_only_to_the_registrys_origin() {
+    let moto = Moto::shared();
+    let registry = OciRegistry::start().await;
+    let tls = TlsFront::start(registry.port);
+    // The same registry (and its token endpoint) on another port.
+    let other = TlsFront::start(registry.port);
+    let host = format!("localhost:{}", tls.port);
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    let ca_file = scratch_file(
+        "origin-cas.pem",
+        &(read(&tls.ca_file) + &read(&other.ca_file)),
+    );
+    let config = scratch_file(
+        "origin.toml",
+        &format!(
+            "[[source]]\nname = \"us\"\nregion = \"us-east-1\"\n\
+             aliases = {{ \"{host}\" = \"123456789012.dkr.ecr.us-east-1.amazonaws.com\" }}\n"
+        ),
+    );
+    let env = with(node_env(&moto.endpoint), "CA_FILE", &ca_file);
+    let image = format!("{host}/elsewhere/app:1");
+    let args = ["--config", config.as_str(), "--check-image", image.as_str()];
+    let check = || provide(&env, &args, "");
+
+    registry.set_realm(&format!("https://localhost:{}/token", other.port));
+    let out = check().await;
+    assert!(!out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("FAIL pull:")
+            && out
+                .stdout
+                .contains(&format!("https://localhost:{}", other.port))
+            && out.stdout.contains("not sent"),
+        "{}",
+        out.stdout
+    );
+    assert_no_secrets(&out);
+    assert!(
+        !registry.seen().contains(&"/token".to_string()),
+        "{:?}",
+        registry.seen()
+    );
+
+    // The realm on the registry's own origin (a host name's case aside):
+    // the dance goes on.
+    registry.set_realm(&format!("https://LOCALHOST:{}/token", tls.port));
+    let out = check().await;
+    assert!(out.status.success(), "{}{}", out.stdout, out.stderr);
+    assert!(registry.seen().contains(&"/token".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

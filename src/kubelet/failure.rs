@@ -51,8 +51,8 @@ pub enum Failure {
     BadRequest { reason: String },
     /// `--config`, a flag, or an annotation holds something unusable.
     Config { reason: String },
-    /// No region: not an ECR host, no alias, no default region.
-    NoRegion { host: String },
+    /// Not an ECR host and no alias in `--config`: no token goes to it.
+    NotServed { host: String },
     /// The credential chain found nothing; `tried` lists each link and
     /// what it said.
     NoCredentials { tried: String },
@@ -95,11 +95,14 @@ impl fmt::Display for Failure {
         match self {
             Failure::BadRequest { reason } => write!(f, "bad request: {reason}"),
             Failure::Config { reason } => write!(f, "configuration error: {reason}"),
-            Failure::NoRegion { host } => write!(
+            Failure::NotServed { host } => write!(
                 f,
-                "cannot tell the AWS region for {host}: it is not an ECR registry host, no \
-                 alias in --config names it, and no default region is set; set AWS_REGION in \
-                 the provider's env or add the host to a [[source]]'s aliases"
+                "no ECR token for {host}: it is not an ECR registry host and no alias in \
+                 --config names it, and an ECR token goes only to ECR hosts and their aliases; \
+                 for a pull-through mirror or another name of an ECR registry, add it to a \
+                 [[source]]'s aliases in --config (aliases = {{ \"{host}\" = \
+                 \"ACCOUNT.dkr.ecr.REGION.amazonaws.com\" }}), otherwise keep it out of the \
+                 provider's matchImages"
             ),
             Failure::NoCredentials { tried } => write!(
                 f,
@@ -242,8 +245,18 @@ mod tests {
         }
         .to_string()
         .contains("tried Environment: not set"));
+        let not_served = Failure::NotServed {
+            host: "mirror.example.com:5000".into(),
+        }
+        .to_string();
+        assert!(
+            not_served.starts_with("no ECR token for mirror.example.com:5000:")
+                && not_served.contains("add it to a [[source]]'s aliases in --config")
+                && not_served.contains("aliases = { \"mirror.example.com:5000\" = "),
+            "{not_served}"
+        );
         for failure in [
-            Failure::NoRegion {
+            Failure::NotServed {
                 host: "m.example.com".into(),
             },
             Failure::TimedOut {

@@ -16,9 +16,9 @@
 //! not its settings.
 //!
 //! Stdout carries the response and nothing else; stderr carries one line
-//! on failure, and on success only what the user should know (a guessed
-//! region, a token whose expiry looks wrong). No logging is set up in this
-//! mode, so no library can print either.
+//! on failure, and on success only what the user should know (a token whose
+//! expiry looks wrong). No logging is set up in this mode, so no library can
+//! print either.
 
 pub mod aws;
 pub mod failure;
@@ -110,7 +110,7 @@ async fn answer_kubelet(args: &Args) -> Exit {
         respond(args, &request).await
     };
     match tokio::time::timeout(DEADLINE, run).await {
-        Ok(Ok((response, notices))) => {
+        Ok(Ok((response, warning))) => {
             let mut stdout = std::io::stdout().lock();
             if writeln!(stdout, "{}", response.to_json())
                 .and_then(|()| stdout.flush())
@@ -119,8 +119,8 @@ async fn answer_kubelet(args: &Args) -> Exit {
                 say("cannot write the response to stdout");
                 return Exit::Failure;
             }
-            for notice in notices {
-                say(&notice);
+            if let Some(warning) = warning {
+                say(&warning);
             }
             Exit::Success
         }
@@ -148,13 +148,11 @@ async fn read_stdin() -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// The response to a decoded request, and the notices for stderr.
-async fn respond(args: &Args, request: &Request) -> Result<(Response, Vec<String>), Failure> {
+/// The response to a decoded request, and a warning for stderr.
+async fn respond(args: &Args, request: &Request) -> Result<(Response, Option<String>), Failure> {
     let image = ImageRef::parse(&request.image).map_err(|reason| Failure::BadRequest { reason })?;
-    let (plan, token) = token_for(args, &image, request.service_account.as_ref()).await?;
-    let mut notices: Vec<String> = plan.notice.into_iter().collect();
+    let (_, token) = token_for(args, &image, request.service_account.as_ref()).await?;
     let cache = protocol::cache_duration(token.expires_at, SystemTime::now());
-    notices.extend(cache.warning);
     let response = Response {
         api_version: request.api_version,
         cache_duration: cache.duration,
@@ -162,7 +160,7 @@ async fn respond(args: &Args, request: &Request) -> Result<(Response, Vec<String
         username: token.username,
         password: token.password,
     };
-    Ok((response, notices))
+    Ok((response, cache.warning))
 }
 
 /// Decides and fetches the token for `image`.
@@ -180,13 +178,11 @@ async fn token_for(
             reason: err.to_string(),
         })?;
     let ca_bundle = ca_bundle(args)?;
-    let default_region = crate::aws::identity::resolve_region(None).await;
     let env_role_arn = std::env::var("AWS_ECR_ROLE_ARN").ok();
     let context = plan::Context {
         service_account,
         env_role_arn: env_role_arn.as_deref(),
         config: config.as_ref(),
-        default_region: default_region.as_ref().map(|region| region.as_ref()),
     };
     let plan = plan::decide(image, context)?;
     let token = aws::fetch_token(&plan, image.host.as_str(), ca_bundle.as_deref()).await?;
@@ -227,9 +223,6 @@ async fn check_pull(args: &Args, image: &str) -> Exit {
             return Exit::Failure;
         }
     };
-    if let Some(notice) = &plan.notice {
-        println!("note  {notice}");
-    }
     println!(
         "ok   token: for {} from {} (expires {})",
         image.registry,

@@ -2,9 +2,11 @@
 //! ECR Public), which region and endpoint form, and which identity asks.
 //!
 //! - An ECR host names its region (every form of [`EcrHost`]).
-//! - Another host (a pull-through mirror, a vanity name) takes the region
-//!   of the ECR host it is an alias for in `--config`, else the default
-//!   region, which is said on stderr.
+//! - Another host (a pull-through mirror, a vanity name) is served only as
+//!   an alias in `--config`, and takes the region of the ECR host it stands
+//!   for. Any other host is refused: the kubelet asks about every image its
+//!   `matchImages` globs match, and a token handed to a host that is not
+//!   ECR's is an ECR password handed to whoever runs that registry.
 //! - The identity: with a pod's service-account token (v1 requests), the
 //!   role in the service account's `eks.amazonaws.com/ecr-role-arn`
 //!   annotation, else in `AWS_ECR_ROLE_ARN`, assumed with that token;
@@ -63,8 +65,6 @@ pub struct Plan {
     /// The `[[source]]`'s profile: its credentials replace the default
     /// chain's (a role, if any, is assumed with them).
     pub profile: Option<String>,
-    /// Said on stderr when the run succeeds (a guess the user should know of).
-    pub notice: Option<String>,
 }
 
 impl Plan {
@@ -83,12 +83,9 @@ pub struct Context<'a> {
     /// `AWS_ECR_ROLE_ARN`.
     pub env_role_arn: Option<&'a str>,
     pub config: Option<&'a ConfigFile>,
-    /// AWS_REGION, AWS_DEFAULT_REGION or the profile's region.
-    pub default_region: Option<&'a str>,
 }
 
 pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
-    let mut notice = None;
     let (ecr, source) = match EcrHost::parse(&image.host) {
         Ok(ecr) => {
             let source = context
@@ -102,28 +99,11 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
                 reason: malformed.to_string(),
             });
         }
+        // No default region, no guess: an alias or nothing.
         Err(EcrHostError::NotEcr { host }) => {
             match context.config.and_then(|config| config.alias(&image.host)) {
                 Some((source, ecr)) => (ecr.clone(), Some(source)),
-                None => {
-                    let region = context
-                        .default_region
-                        .ok_or_else(|| Failure::NoRegion { host: host.clone() })?;
-                    notice = Some(format!(
-                        "{host} is not an ECR registry host and no alias in --config names it: \
-                         used a token of the default region {region}"
-                    ));
-                    let api = TokenApi::Private {
-                        region: region.to_string(),
-                        form: EndpointForm::Standard,
-                    };
-                    return Ok(Plan {
-                        api,
-                        identity: identity(context, None)?,
-                        profile: None,
-                        notice,
-                    });
-                }
+                None => return Err(Failure::NotServed { host }),
             }
         }
     };
@@ -140,7 +120,6 @@ pub fn decide(image: &ImageRef, context: Context) -> Result<Plan, Failure> {
         api,
         identity: identity(context, source)?,
         profile: source.and_then(|s| s.profile.clone()),
-        notice,
     })
 }
 
@@ -253,7 +232,6 @@ aliases = { "gallery.example.com" = "public.ecr.aws" }
             }
         );
         assert_eq!(plan.identity, Identity::DefaultChain);
-        assert_eq!(plan.notice, None);
         let plan = decide(&image("public.ecr.aws/nginx/nginx"), Context::default()).unwrap();
         assert_eq!(plan.api, TokenApi::Public { dual_stack: false });
         let plan = decide(&image("ecr-public.aws.com/nginx/nginx"), Context::default()).unwrap();
@@ -272,37 +250,32 @@ aliases = { "gallery.example.com" = "public.ecr.aws" }
     }
 
     #[test]
-    fn other_hosts_take_an_alias_or_the_default_region() {
+    fn other_hosts_are_served_only_as_aliases() {
         let config = config();
         let context = Context {
             config: Some(&config),
-            default_region: Some("ap-south-1"),
             ..Context::default()
         };
         let plan = decide(&image("Mirror.Example.com:5000/app:1"), context).unwrap();
         assert_eq!(plan.region(), "eu-west-1");
         assert!(matches!(plan.identity, Identity::SourceRole { ref source, .. } if source == "eu"));
-        assert_eq!(plan.notice, None);
         let plan = decide(&image("gallery.example.com/app"), context).unwrap();
         assert_eq!(plan.api, TokenApi::Public { dual_stack: false });
-        // Same host, other port: no alias.
-        let plan = decide(&image("mirror.example.com/app"), context).unwrap();
-        assert_eq!(plan.region(), "ap-south-1");
-        assert!(plan.notice.unwrap().contains("default region ap-south-1"));
-        let err = decide(
-            &image("mirror.example.com/app"),
-            Context {
-                default_region: None,
-                ..context
-            },
-        )
-        .unwrap_err();
-        assert_eq!(
-            err,
-            Failure::NoRegion {
-                host: "mirror.example.com".into()
+        // Same host, other port: no alias, so no token, with --config or
+        // without; the host is named as an alias would name it.
+        for (text, host) in [
+            ("mirror.example.com/app", "mirror.example.com"),
+            ("Other.Example.com:443/app", "other.example.com"),
+            ("other.example.com:8443/app", "other.example.com:8443"),
+        ] {
+            for context in [context, Context::default()] {
+                assert_eq!(
+                    decide(&image(text), context),
+                    Err(Failure::NotServed { host: host.into() }),
+                    "{text}"
+                );
             }
-        );
+        }
     }
 
     #[test]

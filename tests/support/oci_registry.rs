@@ -2,8 +2,11 @@
 //! daemon's `--check --check-image` (tests/operations.rs): it knows
 //! `team/app:1` and lets moto's password for the default account pull it,
 //! forbids `secret`, answers 404 for anything else, and sends a Bearer
-//! challenge (with a token endpoint) for `bearer/*`. It asserts that each
-//! manifest request accepts OCI image indexes, and records the paths asked.
+//! challenge (with a token endpoint) for `bearer/*`; for `elsewhere/*` the
+//! challenge names the realm a test set ([`OciRegistry::set_realm`]), so a
+//! test can see whether credentials follow a realm off the registry's
+//! origin. It asserts that each manifest request accepts OCI image indexes,
+//! and records the paths asked, token requests (`/token`) included.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,22 +21,29 @@ pub struct OciRegistry {
     /// Its plain HTTP port (a `TlsFront` puts HTTPS before it).
     pub port: u16,
     seen: Arc<Mutex<Vec<String>>>,
+    realm: Arc<Mutex<String>>,
 }
 
 impl OciRegistry {
-    /// The paths of the manifest requests so far.
+    /// The paths of the manifest and token requests so far.
     pub fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The token realm the challenge for `elsewhere/*` names.
+    pub fn set_realm(&self, realm: &str) {
+        *self.realm.lock().unwrap() = realm.to_string();
+    }
+
     pub async fn start() -> OciRegistry {
-        let (port, seen) = serve().await;
-        OciRegistry { port, seen }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let realm = Arc::new(Mutex::new(String::new()));
+        let port = serve(seen.clone(), realm.clone()).await;
+        OciRegistry { port, seen, realm }
     }
 }
 
-async fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
+async fn serve(seen: Arc<Mutex<Vec<String>>>, elsewhere: Arc<Mutex<String>>) -> u16 {
     let log = seen.clone();
     let basic = {
         use base64::Engine as _;
@@ -46,6 +56,7 @@ async fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
     let manifests = move |uri: Uri, headers: HeaderMap| {
         let log = log.clone();
         let basic = basic.clone();
+        let elsewhere = elsewhere.lock().unwrap().clone();
         async move {
             let auth = headers
                 .get("authorization")
@@ -62,17 +73,26 @@ async fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
                 "{accept}"
             );
             let path = uri.path();
-            if path.starts_with("/v2/bearer/") {
+            let challenge = match path.split('/').nth(2) {
+                Some("bearer") => Some(format!(
+                    "https://{}/token",
+                    headers.get("host").unwrap().to_str().unwrap()
+                )),
+                Some("elsewhere") => Some(elsewhere),
+                _ => None,
+            };
+            if let Some(realm) = challenge {
                 if auth == "Bearer t0ken" {
                     return StatusCode::OK.into_response();
                 }
-                let realm = format!(
-                    "https://{}/token",
-                    headers.get("host").unwrap().to_str().unwrap()
-                );
+                let repository = path
+                    .trim_start_matches("/v2/")
+                    .split("/manifests/")
+                    .next()
+                    .unwrap();
                 return (
                     StatusCode::UNAUTHORIZED,
-                    [("www-authenticate", format!("Bearer realm=\"{realm}\",service=\"reg\",scope=\"repository:bearer/app:pull\""))],
+                    [("www-authenticate", format!("Bearer realm=\"{realm}\",service=\"reg\",scope=\"repository:{repository}:pull\""))],
                 )
                     .into_response();
             }
@@ -86,22 +106,9 @@ async fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
             }
         }
     };
-    let token = |uri: Uri, headers: HeaderMap| async move {
-        let auth = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        assert!(auth.starts_with("Basic "), "{auth}");
-        assert!(
-            uri.query()
-                .unwrap_or("")
-                .contains("scope=repository%3Abearer%2Fapp%3Apull"),
-            "{uri}"
-        );
-        (
-            [("content-type", "application/json")],
-            serde_json::json!({"token": "t0ken"}).to_string(),
-        )
+    let token = move |uri: Uri, headers: HeaderMap| {
+        seen.lock().unwrap().push(uri.path().to_string());
+        token_answer(uri, headers)
     };
     let app = axum::Router::new()
         .route("/token", get(token))
@@ -109,5 +116,22 @@ async fn serve() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (port, seen)
+    port
+}
+
+/// The token endpoint: Basic credentials in, the Bearer token out.
+async fn token_answer(uri: Uri, headers: HeaderMap) -> impl IntoResponse {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(auth.starts_with("Basic "), "{auth}");
+    assert!(
+        uri.query().unwrap_or("").contains("scope=repository%3A"),
+        "{uri}"
+    );
+    (
+        [("content-type", "application/json")],
+        serde_json::json!({"token": "t0ken"}).to_string(),
+    )
 }
