@@ -4,6 +4,11 @@
 //! - `GET /healthz`: 200 only while every managed registry's credential is
 //!   fresh, else 503; a JSON body per registry either way (see [`Status`]);
 //! - `GET /metrics`: Prometheus/OpenMetrics text.
+//!
+//! None of it is secret, and none of it asks who is asking; but it may
+//! bind every interface, so what a peer may hold of it is bounded in
+//! [`connections`]: a flood of idle or slow peers cannot take the file
+//! descriptors the refresh needs (README, "Health, metrics and logs").
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +21,13 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use connections::MAX_CONNECTIONS;
+
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::Status;
+
+/// The accept loop and its limits: connections, time, sizes.
+mod connections;
 
 #[derive(Clone)]
 struct Shared {
@@ -26,15 +36,13 @@ struct Shared {
 }
 
 /// Binds the listener (so a busy port is reported at start) and returns the
-/// bound address with the future that serves it.
+/// bound address with the future that serves it for as long as the process
+/// runs.
 pub async fn bind(
     address: SocketAddr,
     status: Arc<Status>,
     metrics: Arc<Metrics>,
-) -> std::io::Result<(
-    SocketAddr,
-    impl std::future::Future<Output = std::io::Result<()>>,
-)> {
+) -> std::io::Result<(SocketAddr, impl std::future::Future<Output = ()>)> {
     let listener = TcpListener::bind(address).await?;
     let bound = listener.local_addr()?;
     let app = Router::new()
@@ -42,7 +50,7 @@ pub async fn bind(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .with_state(Shared { status, metrics });
-    Ok((bound, async move { axum::serve(listener, app).await }))
+    Ok((bound, connections::serve(listener, app)))
 }
 
 /// `--health-probe`: GET /ping on the local port, as a container

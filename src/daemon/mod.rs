@@ -154,11 +154,7 @@ async fn refresh_loop(
             ),
         })?;
     info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
-    tokio::spawn(async move {
-        if let Err(err) = serve.await {
-            error!("health endpoint stopped: {err}");
-        }
-    });
+    tokio::spawn(serve);
 
     let mut scheduler = Scheduler::new(config.refresh_interval, config.retry);
     let mut left_out = LeftOut::default();
