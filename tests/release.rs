@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use support::daemon::{base_env, moto_password, ACCOUNT, ECR_HOST};
 use support::rancher_sim::RancherSim;
@@ -188,6 +188,96 @@ fn version_names_the_release_and_its_commit() {
             env!("CARGO_PKG_VERSION")
         )
     );
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest of the files the binary is built from, and its time.
+fn newest_source() -> (PathBuf, SystemTime) {
+    let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs"]
+        .iter()
+        .map(|f| repo().join(f))
+        .collect();
+    let mut dirs = vec![repo().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .filter_map(|f| modified(&f).map(|t| (f, t)))
+        .max_by_key(|(_, t)| *t)
+        .expect("sources")
+}
+
+fn sha256(path: &Path) -> String {
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace().next().unwrap_or("?").to_string()
+}
+
+/// Releases are reproducible, so anyone can check a download against the
+/// source: `scripts/release reproduce` (which ./scripts/test runs beside the
+/// release build) built the amd64 binary a second time, from a copy of this
+/// checkout at another path, with another CARGO_HOME, .venv, zig cache and
+/// target directory. It must be dist's binary, byte for byte.
+#[test]
+fn a_second_build_at_another_path_is_the_same_bytes() {
+    let reproducible = repo().join("target/reproducible");
+    let again_path = reproducible.join("rancher-ecr-credentials-linux-amd64");
+    let rerun = "run `scripts/release reproduce` (./scripts/test does)";
+    let again = std::fs::read(&again_path)
+        .unwrap_or_else(|e| panic!("{}: {e}: {rerun}", again_path.display()));
+    let (source, changed) = newest_source();
+    assert!(
+        modified(&again_path) >= Some(changed),
+        "{} is older than {}: {rerun}",
+        again_path.display(),
+        source.display()
+    );
+    // Built there by cargo, not copied from dist/.
+    let built_there = reproducible.join(format!(
+        "rancher-ecr-credentials/target/{}/release/rancher-ecr-credentials",
+        release_binary::HOST
+    ));
+    assert!(
+        std::fs::read(&built_there).ok().as_ref() == Some(&again),
+        "{} is not the copy's build ({})",
+        again_path.display(),
+        built_there.display()
+    );
+    let shipped = std::fs::read(dist("amd64"))
+        .unwrap_or_else(|e| panic!("dist/…-amd64: {e}: run scripts/release"));
+    if shipped != again {
+        let first = shipped
+            .iter()
+            .zip(&again)
+            .position(|(a, b)| a != b)
+            .unwrap_or(shipped.len().min(again.len()));
+        panic!(
+            "the release build is not reproducible: two builds of one source at different \
+             paths differ\n  {}  dist/rancher-ecr-credentials-linux-amd64 ({} bytes)\n  \
+             {}  {} ({} bytes)\nfirst difference at byte {first:#x}; `cmp -l`, `strings` and \
+             `readelf -a` on both tell what (a path rustc embeds that scripts/release does not \
+             remap?)",
+            sha256(&dist("amd64")),
+            shipped.len(),
+            sha256(&again_path),
+            again_path.display(),
+            again.len()
+        );
+    }
 }
 
 /// qemu's user-mode emulator for aarch64 (Debian's qemu-user-static, or
