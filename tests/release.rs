@@ -492,37 +492,114 @@ fn assert_clean(output: Output, what: &str) {
     );
 }
 
-/// The release workflow cannot run here: actionlint checks it (its shell
-/// steps with shellcheck), and every step that runs something runs one of
-/// the scripts that run locally.
+/// What a workflow's `run` steps invoke: each line one of our scripts (or
+/// `bash` and one), so that what CI does also runs locally.
+fn scripts_run_by(workflow: &str, run: &str) -> Vec<String> {
+    run.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut words = line.split_whitespace().peekable();
+            if words.peek() == Some(&"bash") {
+                words.next();
+            }
+            let script = words.next().unwrap_or("");
+            assert!(
+                (script.starts_with("scripts/") || script.starts_with(".ci/"))
+                    && repo().join(script).is_file(),
+                "{workflow}: `{line}` runs something other than one of our scripts"
+            );
+            script.to_string()
+        })
+        .collect()
+}
+
+/// The workflows cannot run here: actionlint checks every one of them
+/// (their shell steps with shellcheck); each declares its permissions and
+/// gives every job a timeout; every step that runs something runs one of the
+/// scripts that run locally. Then what each known workflow is for: tests on
+/// every push and pull request, the release on version tags.
 #[test]
-fn release_workflow_passes_actionlint_and_runs_only_our_scripts() {
-    let workflow = ".github/workflows/release.yml";
+fn workflows_pass_actionlint_and_run_only_our_scripts() {
+    let dir = repo().join(".github/workflows");
+    let mut workflows: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .map(|name| format!(".github/workflows/{name}"))
+        .collect();
+    workflows.sort();
+    assert!(
+        workflows.contains(&".github/workflows/ci.yml".to_string())
+            && workflows.contains(&".github/workflows/release.yml".to_string()),
+        "{workflows:?}"
+    );
     let output = Command::new(tool("actionlint"))
         .arg("-shellcheck")
         .arg(tool("shellcheck"))
-        .arg(workflow)
+        .args(&workflows)
         .current_dir(repo())
         .output()
         .expect("actionlint runs");
     assert_clean(output, "actionlint");
 
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(workflow)).unwrap();
-    let on = &parsed["on"]["push"]["tags"];
-    assert_eq!(on[0], "v*", "runs on version tags");
-    let steps = parsed["jobs"]["release"]["steps"].as_sequence().unwrap();
-    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert_eq!(
-        runs,
-        [
-            "bash .ci/run",
-            "scripts/image --push",
-            "scripts/release publish \"$GITHUB_REF_NAME\""
-        ]
-    );
-    for run in runs {
-        let script = run.split_whitespace().find(|w| w.contains('/')).unwrap();
-        assert!(repo().join(script).exists(), "{script}");
+    for workflow in &workflows {
+        let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(workflow)).unwrap();
+        assert!(
+            parsed["permissions"].is_mapping(),
+            "{workflow}: no top-level permissions (the token would get the defaults)"
+        );
+        let jobs = parsed["jobs"].as_mapping().expect("jobs");
+        let mut runs = Vec::new();
+        for (name, job) in jobs {
+            assert!(
+                job["timeout-minutes"].as_u64().is_some_and(|t| t <= 60),
+                "{workflow}: job {name:?} needs a timeout-minutes of at most 60"
+            );
+            for step in job["steps"].as_sequence().expect("steps") {
+                if let Some(run) = step["run"].as_str() {
+                    scripts_run_by(workflow, run);
+                    runs.push(run.to_string());
+                }
+            }
+        }
+        let on = &parsed["on"];
+        match workflow.as_str() {
+            ".github/workflows/ci.yml" => {
+                assert_eq!(on["push"]["branches"][0], "**", "ci: every branch");
+                assert!(
+                    on.as_mapping()
+                        .is_some_and(|on| on.contains_key("pull_request")),
+                    "ci: pull requests"
+                );
+                assert_eq!(parsed["permissions"]["contents"], "read");
+                assert_eq!(
+                    parsed["permissions"].as_mapping().map(|p| p.len()),
+                    Some(1),
+                    "ci: reads the repository, nothing more"
+                );
+                assert_eq!(parsed["concurrency"]["cancel-in-progress"], true);
+                assert!(
+                    parsed["concurrency"]["group"]
+                        .as_str()
+                        .is_some_and(|g| g.contains("github.event.pull_request.number")),
+                    "ci: a pull request's runs share a group"
+                );
+                assert_eq!(runs, ["bash .ci/run"]);
+            }
+            ".github/workflows/release.yml" => {
+                assert_eq!(on["push"]["tags"][0], "v*", "release: runs on version tags");
+                assert_eq!(
+                    runs,
+                    [
+                        "bash .ci/run",
+                        "scripts/image --push",
+                        "scripts/release publish \"$GITHUB_REF_NAME\""
+                    ]
+                );
+            }
+            _ => {}
+        }
     }
 }
 
