@@ -12,7 +12,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use support::daemon::{base_env, moto_password, ACCOUNT, ECR_HOST};
 use support::rancher_sim::RancherSim;
@@ -188,6 +188,96 @@ fn version_names_the_release_and_its_commit() {
             env!("CARGO_PKG_VERSION")
         )
     );
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The newest of the files the binary is built from, and its time.
+fn newest_source() -> (PathBuf, SystemTime) {
+    let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs"]
+        .iter()
+        .map(|f| repo().join(f))
+        .collect();
+    let mut dirs = vec![repo().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+        .into_iter()
+        .filter_map(|f| modified(&f).map(|t| (f, t)))
+        .max_by_key(|(_, t)| *t)
+        .expect("sources")
+}
+
+fn sha256(path: &Path) -> String {
+    let output = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.split_whitespace().next().unwrap_or("?").to_string()
+}
+
+/// Releases are reproducible, so anyone can check a download against the
+/// source: `scripts/release reproduce` (which ./scripts/test runs beside the
+/// release build) built the amd64 binary a second time, from a copy of this
+/// checkout at another path, with another CARGO_HOME, .venv, zig cache and
+/// target directory. It must be dist's binary, byte for byte.
+#[test]
+fn a_second_build_at_another_path_is_the_same_bytes() {
+    let reproducible = repo().join("target/reproducible");
+    let again_path = reproducible.join("rancher-ecr-credentials-linux-amd64");
+    let rerun = "run `scripts/release reproduce` (./scripts/test does)";
+    let again = std::fs::read(&again_path)
+        .unwrap_or_else(|e| panic!("{}: {e}: {rerun}", again_path.display()));
+    let (source, changed) = newest_source();
+    assert!(
+        modified(&again_path) >= Some(changed),
+        "{} is older than {}: {rerun}",
+        again_path.display(),
+        source.display()
+    );
+    // Built there by cargo, not copied from dist/.
+    let built_there = reproducible.join(format!(
+        "rancher-ecr-credentials/target/{}/release/rancher-ecr-credentials",
+        release_binary::HOST
+    ));
+    assert!(
+        std::fs::read(&built_there).ok().as_ref() == Some(&again),
+        "{} is not the copy's build ({})",
+        again_path.display(),
+        built_there.display()
+    );
+    let shipped = std::fs::read(dist("amd64"))
+        .unwrap_or_else(|e| panic!("dist/…-amd64: {e}: run scripts/release"));
+    if shipped != again {
+        let first = shipped
+            .iter()
+            .zip(&again)
+            .position(|(a, b)| a != b)
+            .unwrap_or(shipped.len().min(again.len()));
+        panic!(
+            "the release build is not reproducible: two builds of one source at different \
+             paths differ\n  {}  dist/rancher-ecr-credentials-linux-amd64 ({} bytes)\n  \
+             {}  {} ({} bytes)\nfirst difference at byte {first:#x}; `cmp -l`, `strings` and \
+             `readelf -a` on both tell what (a path rustc embeds that scripts/release does not \
+             remap?)",
+            sha256(&dist("amd64")),
+            shipped.len(),
+            sha256(&again_path),
+            again_path.display(),
+            again.len()
+        );
+    }
 }
 
 /// qemu's user-mode emulator for aarch64 (Debian's qemu-user-static, or
@@ -402,37 +492,114 @@ fn assert_clean(output: Output, what: &str) {
     );
 }
 
-/// The release workflow cannot run here: actionlint checks it (its shell
-/// steps with shellcheck), and every step that runs something runs one of
-/// the scripts that run locally.
+/// What a workflow's `run` steps invoke: each line one of our scripts (or
+/// `bash` and one), so that what CI does also runs locally.
+fn scripts_run_by(workflow: &str, run: &str) -> Vec<String> {
+    run.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut words = line.split_whitespace().peekable();
+            if words.peek() == Some(&"bash") {
+                words.next();
+            }
+            let script = words.next().unwrap_or("");
+            assert!(
+                (script.starts_with("scripts/") || script.starts_with(".ci/"))
+                    && repo().join(script).is_file(),
+                "{workflow}: `{line}` runs something other than one of our scripts"
+            );
+            script.to_string()
+        })
+        .collect()
+}
+
+/// The workflows cannot run here: actionlint checks every one of them
+/// (their shell steps with shellcheck); each declares its permissions and
+/// gives every job a timeout; every step that runs something runs one of the
+/// scripts that run locally. Then what each known workflow is for: tests on
+/// every push and pull request, the release on version tags.
 #[test]
-fn release_workflow_passes_actionlint_and_runs_only_our_scripts() {
-    let workflow = ".github/workflows/release.yml";
+fn workflows_pass_actionlint_and_run_only_our_scripts() {
+    let dir = repo().join(".github/workflows");
+    let mut workflows: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yml") || name.ends_with(".yaml"))
+        .map(|name| format!(".github/workflows/{name}"))
+        .collect();
+    workflows.sort();
+    assert!(
+        workflows.contains(&".github/workflows/ci.yml".to_string())
+            && workflows.contains(&".github/workflows/release.yml".to_string()),
+        "{workflows:?}"
+    );
     let output = Command::new(tool("actionlint"))
         .arg("-shellcheck")
         .arg(tool("shellcheck"))
-        .arg(workflow)
+        .args(&workflows)
         .current_dir(repo())
         .output()
         .expect("actionlint runs");
     assert_clean(output, "actionlint");
 
-    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(workflow)).unwrap();
-    let on = &parsed["on"]["push"]["tags"];
-    assert_eq!(on[0], "v*", "runs on version tags");
-    let steps = parsed["jobs"]["release"]["steps"].as_sequence().unwrap();
-    let runs: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
-    assert_eq!(
-        runs,
-        [
-            "bash .ci/run",
-            "scripts/image --push",
-            "scripts/release publish \"$GITHUB_REF_NAME\""
-        ]
-    );
-    for run in runs {
-        let script = run.split_whitespace().find(|w| w.contains('/')).unwrap();
-        assert!(repo().join(script).exists(), "{script}");
+    for workflow in &workflows {
+        let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&read(workflow)).unwrap();
+        assert!(
+            parsed["permissions"].is_mapping(),
+            "{workflow}: no top-level permissions (the token would get the defaults)"
+        );
+        let jobs = parsed["jobs"].as_mapping().expect("jobs");
+        let mut runs = Vec::new();
+        for (name, job) in jobs {
+            assert!(
+                job["timeout-minutes"].as_u64().is_some_and(|t| t <= 60),
+                "{workflow}: job {name:?} needs a timeout-minutes of at most 60"
+            );
+            for step in job["steps"].as_sequence().expect("steps") {
+                if let Some(run) = step["run"].as_str() {
+                    scripts_run_by(workflow, run);
+                    runs.push(run.to_string());
+                }
+            }
+        }
+        let on = &parsed["on"];
+        match workflow.as_str() {
+            ".github/workflows/ci.yml" => {
+                assert_eq!(on["push"]["branches"][0], "**", "ci: every branch");
+                assert!(
+                    on.as_mapping()
+                        .is_some_and(|on| on.contains_key("pull_request")),
+                    "ci: pull requests"
+                );
+                assert_eq!(parsed["permissions"]["contents"], "read");
+                assert_eq!(
+                    parsed["permissions"].as_mapping().map(|p| p.len()),
+                    Some(1),
+                    "ci: reads the repository, nothing more"
+                );
+                assert_eq!(parsed["concurrency"]["cancel-in-progress"], true);
+                assert!(
+                    parsed["concurrency"]["group"]
+                        .as_str()
+                        .is_some_and(|g| g.contains("github.event.pull_request.number")),
+                    "ci: a pull request's runs share a group"
+                );
+                assert_eq!(runs, ["bash .ci/run"]);
+            }
+            ".github/workflows/release.yml" => {
+                assert_eq!(on["push"]["tags"][0], "v*", "release: runs on version tags");
+                assert_eq!(
+                    runs,
+                    [
+                        "bash .ci/run",
+                        "scripts/image --push",
+                        "scripts/release publish \"$GITHUB_REF_NAME\""
+                    ]
+                );
+            }
+            _ => {}
+        }
     }
 }
 
