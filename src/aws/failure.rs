@@ -6,6 +6,7 @@
 
 use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -33,17 +34,22 @@ pub enum AwsFailure {
     /// The EC2 instance metadata service (the last link of the credential
     /// chain) did not answer.
     Metadata,
+    /// AWS answered with a server error (5xx, `ServerException`).
+    Unavailable,
     Other,
 }
 
 impl EcrError {
     /// Whether the failure may pass by itself soon: throttling, an
-    /// unreachable endpoint or metadata service.
+    /// unreachable endpoint or metadata service, a server error.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             EcrError::Api {
-                kind: AwsFailure::Throttled | AwsFailure::Unreachable | AwsFailure::Metadata,
+                kind: AwsFailure::Throttled
+                    | AwsFailure::Unreachable
+                    | AwsFailure::Metadata
+                    | AwsFailure::Unavailable,
                 ..
             }
         )
@@ -66,6 +72,7 @@ impl AwsFailure {
             AwsFailure::Throttled => "aws_throttled",
             AwsFailure::Unreachable => "aws_unreachable",
             AwsFailure::Metadata => "aws_imds",
+            AwsFailure::Unavailable => "aws_unavailable",
             AwsFailure::Other => "aws_error",
         }
     }
@@ -86,6 +93,7 @@ impl AwsFailure {
                  needs a hop limit of 2 (aws ec2 modify-instance-metadata-options \
                  --http-put-response-hop-limit 2); elsewhere, give AWS credentials"
             }
+            AwsFailure::Unavailable => "; AWS had a server error, retrying later",
             AwsFailure::Other => "",
         }
     }
@@ -125,6 +133,14 @@ where
                 | "InvalidClientTokenId"
                 | "SignatureDoesNotMatch",
             ) => AwsFailure::Auth,
+            Some(
+                "ServerException"
+                | "ServiceUnavailable"
+                | "ServiceUnavailableException"
+                | "InternalFailure"
+                | "InternalError",
+            ) => AwsFailure::Unavailable,
+            _ if server_error(err.raw_response()) => AwsFailure::Unavailable,
             _ => AwsFailure::Other,
         },
         _ => AwsFailure::Other,
@@ -133,6 +149,13 @@ where
         kind,
         message: describe(&err),
     }
+}
+
+/// Whether `raw` is an HTTP response with a 5xx status.
+fn server_error<R: 'static>(raw: Option<&R>) -> bool {
+    let raw = raw.map(|raw| raw as &dyn std::any::Any);
+    raw.and_then(|raw| raw.downcast_ref::<HttpResponse>())
+        .is_some_and(|response| response.status().is_server_error())
 }
 
 /// Whether the credential chain failed at IMDS. aws-config reports a token
@@ -199,4 +222,47 @@ where
         };
     }
     one_line(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ecr::error::ErrorMetadata;
+    use aws_sdk_ecr::operation::get_authorization_token::GetAuthorizationTokenError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    fn answered(status: u16, code: Option<&str>) -> EcrError {
+        let mut meta = ErrorMetadata::builder().message("it failed");
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let error = GetAuthorizationTokenError::generic(meta.build());
+        let status = StatusCode::try_from(status).unwrap();
+        classify(SdkError::service_error(
+            error,
+            HttpResponse::new(status, SdkBody::empty()),
+        ))
+    }
+
+    #[test]
+    fn a_server_error_is_transient_and_says_so() {
+        for (status, code) in [
+            (500, Some("ServerException")),
+            (503, Some("ServiceUnavailableException")),
+            (502, None),
+            (504, Some("SomethingNew")),
+        ] {
+            let error = answered(status, code);
+            assert!(error.is_transient(), "{status} {code:?}: {error}");
+            assert_eq!(error.label(), "aws_unavailable");
+        }
+        let denied = answered(400, Some("AccessDeniedException"));
+        assert!(!denied.is_transient());
+        assert_eq!(denied.label(), "aws_auth");
+        let invalid = answered(400, Some("InvalidParameterException"));
+        assert!(!invalid.is_transient());
+        assert_eq!(invalid.label(), "aws_error");
+    }
 }

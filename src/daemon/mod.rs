@@ -9,7 +9,8 @@
 //! imports the kubelet mode. Its data flow, one module per step: [`config`]
 //! (settings) -> [`wiring`] (the running parts) -> [`sources`] and
 //! [`token_source`] (tokens) -> [`cycle`] (every target, through
-//! [`rancher`] and [`reconcile`]) -> [`schedule`] (when next), with
+//! [`rancher`] and [`reconcile`]) -> [`schedule`] (when next), one turn
+//! of the loop in [`refresher`], with
 //! [`status`], [`metrics`] and [`health`] beside it, [`check`] for the
 //! read-only modes, [`telemetry`] for logs and [`shutdown`] for signals.
 
@@ -27,6 +28,8 @@ pub mod metrics;
 pub mod rancher;
 /// Which credentials a token goes into, and writing it there.
 pub mod reconcile;
+/// One turn of the refresh loop: cycle, plan, record, log.
+pub mod refresher;
 /// When to refresh next, and how failures are retried.
 pub mod schedule;
 /// SIGTERM and SIGINT.
@@ -42,19 +45,17 @@ pub mod token_source;
 /// From settings to the running parts.
 pub mod wiring;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::exit::Exit;
-use crate::printable::printable;
 use config::{Config, ConfigError, Mode, Supply};
-use cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
-use metrics::{Metrics, RegistryLabels};
-use reconcile::Problem;
-use schedule::{Scheduler, CYCLE_TIMEOUT};
+use cycle::Updater;
+use metrics::Metrics;
+use refresher::{log_report, LeftOut, Refresher};
+use schedule::Scheduler;
 use shutdown::Shutdown;
 use status::Status;
 
@@ -136,7 +137,7 @@ fn warn_insecure() {
 /// The daemon: serve health and metrics, and refresh until stopped.
 async fn refresh_loop(
     config: Config,
-    mut updater: Updater,
+    updater: Updater,
     metrics: Arc<Metrics>,
 ) -> Result<Exit, Fatal> {
     let expected = match config.supply {
@@ -156,175 +157,14 @@ async fn refresh_loop(
     info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
     tokio::spawn(serve);
 
-    let mut scheduler = Scheduler::new(config.refresh_interval, config.retry);
-    let mut left_out = LeftOut::default();
-    loop {
-        metrics.cycle_started();
-        // On shutdown (see `run`) an in-flight request is dropped: Rancher
-        // applies a PUT whole or not at all, and the next start rewrites it.
-        let report = tokio::time::timeout(CYCLE_TIMEOUT, updater.refresh())
-            .await
-            .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
-        let now = SystemTime::now();
-        let expiries = report.outcomes().map(|(_, o)| o.expires_at);
-        let plan = scheduler.after_cycle(now, report.outcome(), expiries);
-        let delay = humantime::format_duration(plan.delay);
-        if plan.warn_unusable_expiry {
-            warn!(
-                "ECR gave a token without a usable expiry (missing or in the past); \
-                 refreshing every {delay}"
-            );
-        }
-        let next_refresh = now + plan.delay;
-        status.record(&report, now, next_refresh);
-        record_metrics(&metrics, &status, &report, now);
-        log_report(&report, Some(next_refresh));
-        left_out.log_changes(&report);
-        if plan.retry {
-            warn!(attempt = scheduler.failures(), "retrying in {delay}");
-        } else {
-            info!("next refresh in {delay}");
-        }
-        tokio::time::sleep(plan.delay).await;
-    }
-}
-
-/// The cycle's metrics; registry series follow what `status` (recorded
-/// first) knows.
-fn record_metrics(metrics: &Metrics, status: &Status, report: &CycleReport, now: SystemTime) {
-    for cause in report.failure_labels() {
-        metrics.failure(cause);
-    }
-    let labels = |environment: &EnvironmentReport, host: String| RegistryLabels {
-        host,
-        environment: environment
-            .id
-            .as_ref()
-            .map(|_| environment.label())
-            .unwrap_or_default(),
-    };
-    for (environment, outcome) in report.outcomes().filter(|(_, o)| o.is_up_to_date()) {
-        let labels = labels(environment, outcome.host.to_string());
-        metrics.registry_written(&labels, now, outcome.expires_at);
-    }
-    // The registries /healthz knows, no more and no fewer: a series lives
-    // through any failure, until Rancher (or the selection) drops it.
-    let known: std::collections::HashSet<(String, String)> =
-        status.registries().into_iter().collect();
-    metrics.retain_registries(|labels| {
-        let environment = match labels.environment.as_str() {
-            "" => "-",
-            label => label,
-        };
-        known.contains(&(environment.to_string(), labels.host.clone()))
-    });
-    metrics.environments(report.environments.iter().map(|e| match e.disposition {
-        Disposition::Served if !e.failures.is_empty() => "failed",
-        Disposition::Served => "served",
-        Disposition::Skipped { .. } => "skipped",
-        Disposition::Late => "late",
-    }));
-}
-
-/// Environments left out (skipped or late), logged when that changes, not
-/// every cycle.
-#[derive(Default)]
-struct LeftOut {
-    said: HashMap<String, String>,
-}
-
-impl LeftOut {
-    fn log_changes(&mut self, report: &CycleReport) {
-        let mut now_said = HashMap::new();
-        for environment in &report.environments {
-            let id = environment.label().to_string();
-            let reason = match &environment.disposition {
-                Disposition::Served => continue,
-                Disposition::Skipped { reason, .. } => format!("skipped: {reason}"),
-                Disposition::Late => {
-                    "late: still busy from an earlier cycle, not waited for".to_string()
-                }
-            };
-            if self.said.get(&id) != Some(&reason) {
-                warn!(
-                    environment = id,
-                    name = environment.name.as_deref().unwrap_or("-"),
-                    "environment {}",
-                    printable(&reason)
-                );
-            }
-            now_said.insert(id, reason);
-        }
-        for id in self.said.keys().filter(|id| !now_said.contains_key(*id)) {
-            info!(environment = id.as_str(), "environment served again");
-        }
-        self.said = now_said;
-    }
-}
-
-/// One line per registry and cycle: host, environment, action, ids, and
-/// when the next refresh (or retry) is due. Problems say what to do.
-fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>) {
-    let next_refresh = next_refresh
-        .map(|at| humantime::format_rfc3339_seconds(at).to_string())
-        .unwrap_or_else(|| "-".to_string());
-    let failures = report.failures.iter().map(|f| ("-".to_string(), f)).chain(
-        report
-            .environments
-            .iter()
-            .flat_map(|e| e.failures.iter().map(move |f| (e.label(), f))),
+    let mut refresher = Refresher::new(
+        updater,
+        Scheduler::new(config.refresh_interval, config.retry),
+        status,
+        metrics,
     );
-    for (environment, failure) in failures {
-        error!(
-            environment = environment.as_str(),
-            action = "failed",
-            cause = failure.label(),
-            next_refresh,
-            "{}",
-            printable(&failure.to_string())
-        );
-    }
-    for (environment, outcome) in report.outcomes() {
-        let label = environment.label();
-        let environment = label.as_str();
-        let host = outcome.host.as_str();
-        for change in &outcome.changes {
-            let (registry, credential) = change.ids();
-            info!(
-                host,
-                environment,
-                action = change.action(),
-                registry,
-                credential,
-                next_refresh,
-                "registry credential {}",
-                change.action()
-            );
-        }
-        for problem in &outcome.problems {
-            let cause = problem.label();
-            match problem {
-                Problem::Rancher { .. } | Problem::Token(_) => {
-                    error!(
-                        host,
-                        environment,
-                        action = "failed",
-                        cause,
-                        next_refresh,
-                        "{}",
-                        printable(&problem.to_string())
-                    )
-                }
-                _ => warn!(
-                    host,
-                    environment,
-                    action = "skipped",
-                    cause,
-                    next_refresh,
-                    "{}",
-                    printable(&problem.to_string())
-                ),
-            }
-        }
+    loop {
+        let plan = refresher.cycle(SystemTime::now).await;
+        tokio::time::sleep(plan.delay).await;
     }
 }

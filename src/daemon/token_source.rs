@@ -56,17 +56,10 @@ impl TokenSource {
         ca_bundle: Option<&[u8]>,
         metrics: Arc<Metrics>,
     ) -> TokenSource {
-        // The SDK only bounds connecting by default; a silent endpoint must
-        // not stall the refresh loop (and let a token lapse).
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(20))
-            .operation_timeout(Duration::from_secs(60))
-            .build();
         let http = https_client(ca_bundle);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(region.clone())
-            .timeout_config(timeouts)
+            .timeout_config(TokenSource::timeouts())
             .http_client(http.clone());
         if let Some(profile) = &settings.profile {
             // The profile's credentials only: the default chain would put
@@ -98,12 +91,34 @@ impl TokenSource {
                     .build()
             }
         };
+        TokenSource::from_sdk_config(sdk_config, settings.registry_ids.clone(), metrics)
+    }
+
+    /// A token source over an SDK configuration already made: the one
+    /// [`TokenSource::new`] loads, or another (its HTTP client and
+    /// credentials are the SDK's own seams; the soak test gives an
+    /// in-process AWS there).
+    pub fn from_sdk_config(
+        sdk_config: aws_config::SdkConfig,
+        registry_ids: Vec<String>,
+        metrics: Arc<Metrics>,
+    ) -> TokenSource {
         TokenSource {
             client: aws_sdk_ecr::Client::new(&sdk_config),
             sdk_config,
-            registry_ids: settings.registry_ids.clone(),
+            registry_ids,
             metrics,
         }
+    }
+
+    /// The SDK only bounds connecting by default; a silent endpoint must
+    /// not stall the refresh loop (and let a token lapse).
+    pub fn timeouts() -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(20))
+            .operation_timeout(Duration::from_secs(60))
+            .build()
     }
 
     /// The region the tokens are for.

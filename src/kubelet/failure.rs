@@ -205,6 +205,11 @@ fn write_aws(
                 detail: message.to_string()
             }
         ),
+        (AwsFailure::Unavailable, _) => write!(
+            f,
+            "{operation}{subject} failed in {region} with a server error, even after \
+                 retries ({message}): the kubelet asks again at the next pull"
+        ),
         (AwsFailure::Other, _) => {
             write!(f, "{operation}{subject} failed in {region}: {message}")
         }

@@ -9,6 +9,7 @@ pub mod oci_registry;
 pub mod rancher_api;
 pub mod rancher_sim;
 pub mod repo;
+pub mod soak;
 pub mod tls_front;
 
 /// An HTTP client for tests. The crate uses reqwest without a built-in

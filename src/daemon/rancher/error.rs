@@ -108,8 +108,12 @@ fn hint_for(status: u16, message: &Option<String>) -> &'static str {
 }
 
 /// A request that got no HTTP answer, with the likely fix.
-pub(super) fn unreachable(url: &reqwest::Url, err: &reqwest::Error) -> RancherError {
-    let hint = if certificate_rejected(err) {
+pub(super) fn unreachable(
+    url: &reqwest::Url,
+    detail: String,
+    certificate_rejected: bool,
+) -> RancherError {
+    let hint = if certificate_rejected {
         "Rancher's TLS certificate is not trusted: give its CA with --ca-file (CA_FILE), or \
          a complete bundle in SSL_CERT_FILE"
     } else {
@@ -117,40 +121,7 @@ pub(super) fn unreachable(url: &reqwest::Url, err: &reqwest::Error) -> RancherEr
     };
     RancherError::Unreachable {
         url: url.to_string(),
-        detail: describe_transport_error(err),
+        detail,
         hint,
     }
-}
-
-/// Whether TLS verification refused the server's certificate. rustls'
-/// error sits inside `io::Error`s, whose `source()` skips their payload, so
-/// those are opened with `get_ref`.
-fn certificate_rejected(err: &(dyn std::error::Error + 'static)) -> bool {
-    if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-        return matches!(tls, rustls::Error::InvalidCertificate(_));
-    }
-    if let Some(inner) = err
-        .downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-    {
-        return certificate_rejected(inner);
-    }
-    err.source().is_some_and(certificate_rejected)
-}
-
-/// reqwest's error chain, without the URL (the caller adds it).
-fn describe_transport_error(err: &reqwest::Error) -> String {
-    let mut text = if err.is_timeout() {
-        "timed out".to_string()
-    } else if err.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }

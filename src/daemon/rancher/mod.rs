@@ -6,6 +6,8 @@
 //!   through the schemas the server publishes (§2);
 //! - `environments`: many environments with one account key: list them,
 //!   choose the ones to serve, discover each one scoped (§2);
+//! - `exchange`: how a request reaches Rancher (reqwest; the seam for an
+//!   in-process server);
 //! - `transport`: one request: auth, scoping, a bounded body, error
 //!   statuses, the account headers;
 //! - `listing`: a whole collection, bounded in total, or an error; which
@@ -20,6 +22,7 @@
 mod discovery;
 mod environments;
 mod error;
+mod exchange;
 mod listing;
 mod transport;
 mod wire;
@@ -27,7 +30,6 @@ mod wire;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -35,6 +37,7 @@ use serde_json::json;
 pub use discovery::Endpoints;
 pub use environments::{choose, Chosen, Environment, KeyKind, Selection, Skipped};
 pub use error::RancherError;
+pub use exchange::{Exchange, ExchangeError, HttpExchange, Incoming, Outgoing};
 pub use wire::{Credential, Registry};
 
 use super::metrics::Metrics;
@@ -63,7 +66,7 @@ pub struct RancherSettings {
 /// HTTP access to one Rancher API endpoint.
 #[derive(Debug, Clone)]
 pub struct RancherClient {
-    http: reqwest::Client,
+    http: Arc<dyn Exchange>,
     base: Url,
     access_key: String,
     secret_key: Secret,
@@ -77,27 +80,35 @@ impl RancherClient {
         ca_bundle: Option<&[u8]>,
         metrics: Arc<Metrics>,
     ) -> Result<RancherClient, RancherError> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        // Without it, a server with access control off runs an unknown key
-        // as admin across all environments (§1). Our user agent (not a
-        // browser's) means no CSRF check and no HTML responses (§1, §8).
-        headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
         let client_error = |err: reqwest::Error| RancherError::Client {
             reason: err.to_string(),
         };
         let connect_timeout = settings.timeout.min(Duration::from_secs(10));
         let builder = crate::tls::client_builder(settings.timeout, connect_timeout, ca_bundle)
             .map_err(client_error)?
-            .default_headers(headers)
             .tls_danger_accept_invalid_certs(settings.insecure);
-        Ok(RancherClient {
-            http: builder.build().map_err(client_error)?,
+        let client = builder.build().map_err(client_error)?;
+        Ok(RancherClient::over(
+            settings,
+            Arc::new(HttpExchange { client }),
+            metrics,
+        ))
+    }
+
+    /// A client whose requests go through `exchange` (the daemon's is
+    /// [`HttpExchange`]; see `exchange.rs` for why there is a choice).
+    pub fn over(
+        settings: &RancherSettings,
+        exchange: Arc<dyn Exchange>,
+        metrics: Arc<Metrics>,
+    ) -> RancherClient {
+        RancherClient {
+            http: exchange,
             base: settings.url.clone(),
             access_key: settings.access_key.clone(),
             secret_key: settings.secret_key.clone(),
             metrics,
-        })
+        }
     }
 
     /// Every registry of the environment, all pages; removed ones are

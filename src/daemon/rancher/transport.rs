@@ -4,7 +4,7 @@
 //! Every request of the client goes through [`RancherClient::send`], so the
 //! rules that keep credentials safe live in one place: requests only ever go
 //! to `CATTLE_URL`'s origin ([`RancherClient::rebase`]), redirects are not
-//! followed (see `mod.rs`), and a body never exceeds
+//! followed (see `crate::tls`), and a body never exceeds
 //! [`crate::bounded::RANCHER_BODY_LIMIT`].
 //!
 //! The account headers are read here too ([`account_header`],
@@ -12,14 +12,15 @@
 //! (docs/rancher-api.md §1), so a response without them is not one whose
 //! scope we know, and nothing is written on its word.
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
 use super::error::unreachable;
+use super::exchange::{ExchangeError, Incoming, Outgoing};
 use super::wire::{ErrorBody, Links};
 use super::{RancherClient, RancherError};
-use crate::bounded::{self, ReadError, RANCHER_BODY_LIMIT};
+use crate::bounded::RANCHER_BODY_LIMIT;
 
 /// A successful answer: its headers and its body.
 pub(super) struct Answer {
@@ -37,37 +38,49 @@ impl RancherClient {
         project_id: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Answer, RancherError> {
-        let mut request = self
-            .http
-            .request(method.clone(), url.clone())
-            .basic_auth(&self.access_key, Some(self.secret_key.expose()));
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // Without it, a server with access control off runs an unknown key
+        // as admin across all environments (§1). Our user agent (not a
+        // browser's) means no CSRF check and no HTML responses (§1, §8).
+        headers.insert("X-ENFORCE-AUTHENTICATION", HeaderValue::from_static("true"));
+        headers.insert(AUTHORIZATION, self.basic_auth()?);
         if let Some(project_id) = project_id {
-            request = request.header("X-API-Project-Id", project_id);
+            let value =
+                HeaderValue::from_str(project_id).map_err(|_| RancherError::BadResponse {
+                    url: url.to_string(),
+                    reason: format!("its environment id {project_id:?} is not a header value"),
+                })?;
+            headers.insert("X-API-Project-Id", value);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        let body = body.map(|body| body.to_string().into_bytes());
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        let started = std::time::Instant::now();
-        let sent = request.send().await;
-        let read = match sent {
-            Ok(response) => {
-                let status = response.status();
-                let headers = response.headers().clone();
-                bounded::read_body(response, RANCHER_BODY_LIMIT)
-                    .await
-                    .map(|body| (status, headers, body))
-            }
-            Err(err) => Err(ReadError::Transport(err)),
+        let request = Outgoing {
+            method: method.clone(),
+            url: url.clone(),
+            headers,
+            body,
         };
+        let started = tokio::time::Instant::now();
+        let read = self.http.exchange(request, RANCHER_BODY_LIMIT).await;
         let took = started.elapsed();
         self.metrics.rancher_request(method.as_str(), took);
-        let (status, headers, body) = read.map_err(|err| match err {
-            ReadError::Transport(err) => unreachable(url, &err),
-            ReadError::TooLarge(too_large) => RancherError::BadResponse {
+        let Incoming {
+            status,
+            headers,
+            body,
+        } = read.map_err(|err| match err {
+            ExchangeError::Unreachable {
+                detail,
+                certificate_rejected,
+            } => unreachable(url, detail, certificate_rejected),
+            ExchangeError::TooLarge { limit } => RancherError::BadResponse {
                 url: url.to_string(),
                 reason: format!(
                     "its response is larger than the {} KiB limit; abandoned",
-                    too_large.limit / 1024
+                    limit / 1024
                 ),
             },
         })?;
@@ -76,6 +89,21 @@ impl RancherClient {
             return Ok(Answer { headers, body });
         }
         Err(error_from(method, url, status, &body))
+    }
+
+    /// `Authorization: Basic` with the access and secret key, marked
+    /// sensitive (never printed by the HTTP stack).
+    fn basic_auth(&self) -> Result<HeaderValue, RancherError> {
+        use base64::Engine;
+        let pair = format!("{}:{}", self.access_key, self.secret_key.expose());
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+        let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|_| {
+            RancherError::Client {
+                reason: "the access key cannot be sent in a header".to_string(),
+            }
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     /// Links the server generates carry its own idea of scheme and host,

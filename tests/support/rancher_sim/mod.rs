@@ -202,6 +202,24 @@ impl RancherSim {
         RancherSim { shared, server }
     }
 
+    /// A simulator with no socket, answering only [`RancherSim::answer`]:
+    /// for a client that runs under tokio's paused clock, where waiting on
+    /// a real socket would let simulated time jump. Links it generates name
+    /// `http://127.0.0.1:PORT`.
+    pub fn unbound(port: u16) -> RancherSim {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(SimState::new()),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        });
+        let server = tokio::spawn(async {});
+        RancherSim { shared, server }
+    }
+
+    /// Answers one request in this process, exactly as over HTTP.
+    pub async fn answer(&self, request: axum::extract::Request) -> axum::response::Response {
+        routes::serve(axum::extract::State(self.shared.clone()), request).await
+    }
+
     /// Base URL, `http://127.0.0.1:PORT` (no trailing slash).
     pub fn url(&self) -> String {
         format!("http://{}", self.shared.addr)
