@@ -56,7 +56,7 @@ pub(super) fn decide_kubernetes(
     };
     Ok(KubernetesSettings {
         name: optional(&raw.name, at, "target.name", check_target_name)?,
-        kubeconfig: optional(&raw.kubeconfig, at, "target.kubeconfig", |_| Ok(()))?
+        kubeconfig: optional(&raw.kubeconfig, at, "target.kubeconfig", check_path)?
             .map(PathBuf::from),
         context: optional(&raw.context, at, "target.context", check_context)?,
         namespaces: NamespaceFilter {
@@ -94,7 +94,7 @@ pub fn decide_leader_election(
         lease_name: optional(&raw.lease_name, at, &key("lease_name"), check_subdomain)?
             .unwrap_or_else(|| DEFAULT_LEASE_NAME.to_string()),
         lease_duration,
-        kubeconfig: optional(&raw.kubeconfig, at, &key("kubeconfig"), |_| Ok(()))?
+        kubeconfig: optional(&raw.kubeconfig, at, &key("kubeconfig"), check_path)?
             .map(PathBuf::from),
         context: optional(&raw.context, at, &key("context"), check_context)?,
     }))
@@ -221,6 +221,14 @@ fn check_target_name(name: &str) -> Result<(), String> {
             "{:?} is not a target name: at most {MAX_NAME} letters, digits, '-', '_' and '.'",
             crate::printable::printable(name)
         ));
+    }
+    Ok(())
+}
+
+/// A kubeconfig path, as the daemon will open it: no shell expands `~`.
+fn check_path(path: &str) -> Result<(), String> {
+    if path.starts_with('~') {
+        return Err("'~' is not expanded here; write the whole path".into());
     }
     Ok(())
 }

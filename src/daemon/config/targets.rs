@@ -68,6 +68,14 @@ impl FileTarget {
             FileTarget::Kubernetes(target) => target.line,
         }
     }
+
+    /// Its `name`, if it has one (only Kubernetes targets take one).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            FileTarget::Rancher(_) => None,
+            FileTarget::Kubernetes(target) => target.settings.name.as_deref(),
+        }
+    }
 }
 
 /// Decides every `[[target]]` of the file.
@@ -75,23 +83,18 @@ pub fn decide_targets(file: &ConfigFile) -> Result<Vec<FileTarget>, ConfigFileEr
     let mut targets: Vec<FileTarget> = Vec::new();
     for table in &file.targets {
         let target = decide_target(table, &file.sources, &file.positions)?;
-        if let FileTarget::Kubernetes(KubernetesTarget { settings, .. }) = &target {
-            let named = |t: &FileTarget| match t {
-                FileTarget::Kubernetes(other) => other.settings.name == settings.name,
-                FileTarget::Rancher(_) => false,
-            };
-            if let (Some(name), Some(first)) =
-                (&table.get_ref().name, targets.iter().find(|t| named(t)))
-            {
-                return Err(file.positions.at(
-                    name.span(),
-                    "target.name",
-                    format!(
-                        "the target at line {} has this name already; names must differ",
-                        first.line()
-                    ),
-                ));
-            }
+        let first = target
+            .name()
+            .and_then(|name| targets.iter().find(|t| t.name() == Some(name)));
+        if let (Some(first), Some(name)) = (first, &table.get_ref().name) {
+            return Err(file.positions.at(
+                name.span(),
+                "target.name",
+                format!(
+                    "the target at line {} has this name already; names must differ",
+                    first.line()
+                ),
+            ));
         }
         targets.push(target);
     }

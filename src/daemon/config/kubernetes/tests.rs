@@ -138,6 +138,11 @@ fn mistakes_name_line_and_key() {
         ),
         ("name = \"\"", "target.name", "empty"),
         ("kubeconfig = \" \"", "target.kubeconfig", "empty"),
+        (
+            "kubeconfig = \"~/.kube/config\"",
+            "target.kubeconfig",
+            "whole path",
+        ),
         ("context = \"a\\nb\"", "target.context", "one line"),
         (
             "namespaces = []",
