@@ -8,8 +8,9 @@
 //! This is the grammar both front ends share. Parsing is two steps, like
 //! the flags: serde reads the text into raw tables that keep the position
 //! of every value (`toml::Spanned`), then each `[[source]]` is decided here
-//! ([`source`]), while `[[target]]` tables stay raw ([`target`]) for the
-//! daemon to decide. Every mistake is reported as `FILE:LINE: KEY: reason`
+//! ([`source`]), while `[[target]]` tables ([`target`]) and the
+//! `[leader_election]` table ([`leader_election`]) stay raw for the daemon
+//! to decide. Every mistake is reported as `FILE:LINE: KEY: reason`
 //! ([`position`]). Secrets are read into `Secret` and never echoed.
 //!
 //! ```toml
@@ -29,8 +30,28 @@
 //! environments = ["prod", "1a9"]                         # or "all"
 //! sources = ["prod-eu"]                                  # default: every source
 //! auto_create = false
+//!
+//! [[target]]                      # a Kubernetes cluster and its namespaces
+//! kind = "kubernetes"
+//! name = "prod-cluster"           # optional: names it in /healthz, metrics, errors
+//! kubeconfig = "/etc/kube/config" # optional: KUBECONFIG, ~/.kube/config, in-cluster
+//! context = "prod"                # optional: a context of that kubeconfig
+//! namespaces = ["*"]              # names or globs (the default)
+//! exclude_namespaces = ["kube-system", "kube-public", "kube-node-lease"]  # the default
+//! namespace_selector = "team in (a,b),!legacy"   # optional label selector
+//! rancher_projects = ["c-m-abc12:p-xyz34"]       # optional: these projects' namespaces
+//! secret_name = "ecr-credentials" # the default
+//! service_accounts = ["default"]  # the default; [] none, ["*"] every one
+//! sources = ["prod-eu"]           # default: every source
+//!
+//! [leader_election]               # one writer among replicas (a Lease)
+//! namespace = "ecr"
 //! ```
+//!
+//! This build reads Kubernetes targets and `[leader_election]` but does not
+//! serve them yet: the daemon refuses them (`daemon::config`).
 
+pub mod leader_election;
 pub mod position;
 pub mod source;
 pub mod target;
@@ -40,6 +61,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use leader_election::LeaderElectionTable;
 pub use position::{ConfigFileError, Positions};
 pub use source::SourceTable;
 pub use target::TargetTable;
@@ -57,6 +79,8 @@ pub struct ConfigFile {
     pub path: PathBuf,
     pub sources: Vec<SourceTable>,
     pub targets: Vec<Spanned<TargetTable>>,
+    /// `[leader_election]`, as written.
+    pub leader_election: Option<Spanned<LeaderElectionTable>>,
     /// For errors about the targets, found when they are decided.
     pub positions: Positions,
 }
@@ -68,6 +92,7 @@ struct RawFile {
     source: Vec<Spanned<RawSource>>,
     #[serde(default)]
     target: Vec<Spanned<TargetTable>>,
+    leader_election: Option<Spanned<LeaderElectionTable>>,
 }
 
 impl ConfigFile {
@@ -121,6 +146,7 @@ impl ConfigFile {
             path: path.to_path_buf(),
             sources,
             targets: raw.target,
+            leader_election: raw.leader_election,
             positions,
         })
     }

@@ -132,9 +132,11 @@ fn explain_toml_error(message: &str) -> (Option<String>, String) {
     (None, without_values(&message.replace('\n', " ")))
 }
 
-/// serde quotes the offending value in backquotes (`invalid type: integer
-/// `12345`, expected a string`); the value may be a secret written in the
-/// wrong place, so it is left out: the key and the line say where.
+/// serde quotes the offending value, in backquotes (`invalid type: integer
+/// `12345`, expected a string`) or, for a string, in double quotes with
+/// Rust escapes (`invalid type: string "x", expected a sequence`); the
+/// value may be a secret written in the wrong place, so it is left out:
+/// the key and the line say where.
 fn without_values(message: &str) -> String {
     if !message.starts_with("invalid") {
         return message.to_string();
@@ -147,7 +149,29 @@ fn without_values(message: &str) -> String {
             break;
         }
     }
+    let kept = without_quoted_string(&kept);
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `message` without the Rust-escaped `"…"` after `string `.
+fn without_quoted_string(message: &str) -> String {
+    let Some(at) = message.find("string \"") else {
+        return message.to_string();
+    };
+    let open = at + "string ".len();
+    let mut escaped = false;
+    for (offset, c) in message[open + 1..].char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => {
+                let close = open + 1 + offset;
+                return format!("{}{}", &message[..open].trim_end(), &message[close + 1..]);
+            }
+            _ => {}
+        }
+    }
+    message[..open].trim_end().to_string()
 }
 
 /// The key an error at `offset` is about, qualified by its table
@@ -207,6 +231,19 @@ mod tests {
             explain_toml_error("invalid type: integer `12345`, expected a string");
         assert_eq!(named, None);
         assert_eq!(reason, "invalid type: integer, expected a string");
+        for (message, kept) in [
+            (
+                "invalid type: string \"S3cr3t\", expected a sequence",
+                "invalid type: string, expected a sequence",
+            ),
+            (
+                r#"invalid type: string "a\"b, expected c", expected a boolean"#,
+                "invalid type: string, expected a boolean",
+            ),
+            ("invalid type: string \"unclosed", "invalid type: string"),
+        ] {
+            assert_eq!(explain_toml_error(message), (None, kept.to_string()));
+        }
     }
 
     #[test]

@@ -180,3 +180,57 @@ fn a_value_of_the_wrong_type_is_not_echoed() {
     let err = error("[[source]]\nname = \"a\"\nregion = 42424242\n");
     assert!(!err.to_string().contains("42424242"), "{err}");
 }
+
+#[test]
+fn kubernetes_keys_and_leader_election_are_read_with_their_places() {
+    let text = "[[target]]\nkind = \"kubernetes\"\nnamespaces = [\"team-*\", \"prod\"]\n\
+                service_accounts = []\n[leader_election]\nnamespace = \"ecr\"\n";
+    let file = parse(text).unwrap();
+    let target = file.targets[0].get_ref();
+    let namespaces = target.namespaces.as_ref().unwrap();
+    assert_eq!(file.positions.line(namespaces.get_ref()[1].span().start), 3);
+    assert_eq!(
+        target
+            .kubernetes_keys()
+            .iter()
+            .map(|(k, _)| *k)
+            .collect::<Vec<_>>(),
+        ["namespaces", "service_accounts"]
+    );
+    assert!(target.rancher_keys().is_empty());
+    let election = file.leader_election.as_ref().unwrap();
+    assert_eq!(file.positions.line(election.span().start), 5);
+    for (text, line, key, says) in [
+        (
+            "[leader_election]\nnamespace = \"e\"\nlease = \"1s\"\n",
+            3,
+            "leader_election.lease",
+            "unknown key",
+        ),
+        (
+            "[[target]]\nnamespace_selector = [\"a\"]\n",
+            2,
+            "target.namespace_selector",
+            "expected a string",
+        ),
+        (
+            "[[target]]\nnamespaces = \"SeCrEt\"\n",
+            2,
+            "target.namespaces",
+            "invalid type",
+        ),
+        (
+            "[leader_election]\nnamespace = \"a\"\n[leader_election]\n",
+            3,
+            "",
+            "duplicate",
+        ),
+    ] {
+        let err = error(text);
+        assert_eq!((err.line, err.key.as_str()), (line, key), "{text}: {err}");
+        assert!(
+            err.reason.contains(says) && !err.reason.contains("SeCrEt"),
+            "{text}: {err}"
+        );
+    }
+}

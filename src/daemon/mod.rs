@@ -22,6 +22,8 @@ pub mod config;
 pub mod cycle;
 /// The HTTP listener: `/ping`, `/healthz`, `/metrics`.
 pub mod health;
+/// The Kubernetes target kind: settings, namespaces, pull Secrets, ServiceAccounts.
+pub mod kubernetes;
 /// Prometheus metrics.
 pub mod metrics;
 /// The Rancher 1.6 API client.

@@ -5,12 +5,13 @@
 use std::path::Path;
 
 use super::environment::rancher_settings;
+use super::kubernetes::decide_leader_election;
 use super::parse::{is_environment_endpoint, non_empty};
-use super::targets::decide_targets;
+use super::targets::{decide_targets, FileTarget, RancherTarget};
 use super::{ConfigError, SourceSettings, TargetSettings};
 use crate::aws::AwsSettings;
 use crate::cli::Cli;
-use crate::config_file::ConfigFile;
+use crate::config_file::{ConfigFile, ConfigFileError};
 use crate::daemon::rancher::{RancherSettings, Selection};
 
 const SETTING: &str = "CONFIG_FILE (--config)";
@@ -108,7 +109,9 @@ pub fn settings(
         reason: err.to_string(),
     };
     let file = ConfigFile::load(path).map_err(in_file)?;
-    let tables = decide_targets(&file).map_err(in_file)?;
+    let decided = decide_targets(&file).map_err(in_file)?;
+    decide_leader_election(&file).map_err(in_file)?;
+    let tables = served_yet(&file, &decided).map_err(in_file)?;
     let whole = |reason: &str| in_file(file.positions.whole(reason.into()));
     if file.sources.is_empty() {
         return Err(whole(
@@ -160,6 +163,47 @@ pub fn settings(
         });
     }
     Ok((sources, targets))
+}
+
+/// The targets this build serves (Rancher's), and the one place that
+/// refuses what the file can say but this build does not serve yet:
+/// Kubernetes targets and `[leader_election]` are read and decided (so
+/// their mistakes are found), then refused, until the Kubernetes client
+/// serves them.
+fn served_yet<'a>(
+    file: &ConfigFile,
+    targets: &'a [FileTarget],
+) -> Result<Vec<&'a RancherTarget>, ConfigFileError> {
+    let at = &file.positions;
+    let mut served = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        let FileTarget::Rancher(rancher) = target else {
+            let table = &file.targets[index];
+            let span = table
+                .get_ref()
+                .kind
+                .as_ref()
+                .map_or(table.span(), |k| k.span());
+            return Err(at.at(
+                span,
+                "target.kind",
+                "this build does not serve Kubernetes targets yet; remove this [[target]], \
+                 or run a version that serves them"
+                    .into(),
+            ));
+        };
+        served.push(rancher);
+    }
+    if let Some(table) = &file.leader_election {
+        return Err(at.at(
+            table.span(),
+            "leader_election",
+            "this build does not serve Kubernetes targets yet, so it elects no leader; \
+             remove [leader_election]"
+                .into(),
+        ));
+    }
+    Ok(served)
 }
 
 /// What two targets of the same Rancher would both serve, if anything: a

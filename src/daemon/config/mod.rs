@@ -8,10 +8,12 @@
 //! are required, which exclude each other) and names the setting.
 //! [`environment`] describes one source and one Rancher from the environment
 //! variables, [`file`] several from the configuration file, whose
-//! `[[target]]` tables [`targets`] decides.
+//! `[[target]]` tables [`targets`] decides ([`kubernetes`] those of
+//! Kubernetes, and `[leader_election]`).
 
 mod environment;
 mod file;
+pub mod kubernetes;
 pub mod parse;
 pub mod targets;
 
@@ -213,29 +215,43 @@ pub const RETRY_MAX_DELAY_BOUNDS: (Duration, Duration) =
     (Duration::from_millis(100), MAX_RETRY_DELAY);
 pub const RANCHER_TIMEOUT_BOUNDS: (Duration, Duration) =
     (Duration::from_secs(1), Duration::from_secs(600));
+/// `[leader_election]`'s `lease_duration`: long enough for a renewal over
+/// a slow API server, short enough that a replica takes over in minutes.
+pub const LEASE_DURATION_BOUNDS: (Duration, Duration) =
+    (Duration::from_secs(5), Duration::from_secs(600));
 
 /// A duration setting within its bounds, or an error naming the setting.
 fn bounded_duration(
     setting: &'static str,
     text: &str,
-    (min, max): (Duration, Duration),
+    bounds: (Duration, Duration),
 ) -> Result<Duration, ConfigError> {
-    let invalid = ConfigError::invalid(setting);
-    let duration = parse_duration(text).map_err(&invalid)?;
+    duration_within(text, bounds, " (an ECR token lives 12h)")
+        .map_err(ConfigError::invalid(setting))
+}
+
+/// A duration within its bounds, or the plain reason; `why_ceiling` ends
+/// the reason of one too long.
+fn duration_within(
+    text: &str,
+    (min, max): (Duration, Duration),
+    why_ceiling: &str,
+) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
     let say = |bound| humantime::format_duration(bound).to_string();
     if duration < min {
-        return Err(invalid(format!(
+        return Err(format!(
             "{} is shorter than {}, the least this setting allows",
             text.trim(),
             say(min)
-        )));
+        ));
     }
     if duration > max {
-        return Err(invalid(format!(
-            "{} is longer than {}, the most this setting allows (an ECR token lives 12h)",
+        return Err(format!(
+            "{} is longer than {}, the most this setting allows{why_ceiling}",
             text.trim(),
             say(max)
-        )));
+        ));
     }
     Ok(duration)
 }

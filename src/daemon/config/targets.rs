@@ -1,15 +1,21 @@
-//! The `[[target]]` tables of the configuration file, decided: which
-//! Rancher, which of its environments, from which sources. The file's
-//! grammar (`config_file`) reads them; what they mean is the daemon's, so
-//! it is decided here, with errors at the key's place in the file.
+//! The `[[target]]` tables of the configuration file, decided: which kind
+//! (`rancher`, the default, or `kubernetes`), which Rancher and which of
+//! its environments (or which cluster and namespaces, in
+//! [`super::kubernetes`]), from which sources. The file's grammar
+//! (`config_file`) reads them; what they mean is the daemon's, so it is
+//! decided here, with errors at the key's place in the file. A key of the
+//! other kind is refused, not ignored.
 
+use std::ops::Range;
 use std::path::Path;
 
 use reqwest::Url;
 use toml::Spanned;
 
+use super::kubernetes::decide_kubernetes;
 use super::parse::parse_cattle_url;
 use crate::config_file::{ConfigFile, ConfigFileError, Positions, SourceTable, TargetTable};
+use crate::daemon::kubernetes::KubernetesSettings;
 use crate::daemon::rancher::Selection;
 use crate::secret::Secret;
 
@@ -38,32 +44,125 @@ pub struct RancherConnection {
     pub secret_key: Secret,
 }
 
+/// A Kubernetes cluster and the namespaces to keep a pull Secret in.
+#[derive(Debug, Clone)]
+pub struct KubernetesTarget {
+    pub settings: KubernetesSettings,
+    /// Names of the sources whose tokens go here (every source by default).
+    pub sources: Vec<String>,
+    pub line: usize,
+}
+
+/// A `[[target]]` decided, by its kind.
+#[derive(Debug, Clone)]
+pub enum FileTarget {
+    Rancher(RancherTarget),
+    Kubernetes(KubernetesTarget),
+}
+
+impl FileTarget {
+    /// The line of its `[[target]]`.
+    pub fn line(&self) -> usize {
+        match self {
+            FileTarget::Rancher(target) => target.line,
+            FileTarget::Kubernetes(target) => target.line,
+        }
+    }
+
+    /// Its `name`, if it has one (only Kubernetes targets take one).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            FileTarget::Rancher(_) => None,
+            FileTarget::Kubernetes(target) => target.settings.name.as_deref(),
+        }
+    }
+}
+
 /// Decides every `[[target]]` of the file.
-pub fn decide_targets(file: &ConfigFile) -> Result<Vec<RancherTarget>, ConfigFileError> {
-    file.targets
-        .iter()
-        .map(|table| decide_target(table, &file.sources, &file.positions))
-        .collect()
+pub fn decide_targets(file: &ConfigFile) -> Result<Vec<FileTarget>, ConfigFileError> {
+    let mut targets: Vec<FileTarget> = Vec::new();
+    for table in &file.targets {
+        let target = decide_target(table, &file.sources, &file.positions)?;
+        let first = target
+            .name()
+            .and_then(|name| targets.iter().find(|t| t.name() == Some(name)));
+        if let (Some(first), Some(name)) = (first, &table.get_ref().name) {
+            return Err(file.positions.at(
+                name.span(),
+                "target.name",
+                format!(
+                    "the target at line {} has this name already; names must differ",
+                    first.line()
+                ),
+            ));
+        }
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// The keys a table has that its kind does not take: the first is refused.
+fn refuse_keys(
+    keys: Vec<(&'static str, Range<usize>)>,
+    reason: &str,
+    at: &Positions,
+) -> Result<(), ConfigFileError> {
+    match keys.into_iter().next() {
+        Some((key, span)) => Err(at.at(span, &format!("target.{key}"), reason.into())),
+        None => Ok(()),
+    }
 }
 
 fn decide_target(
     table: &Spanned<TargetTable>,
     sources: &[SourceTable],
     at: &Positions,
-) -> Result<RancherTarget, ConfigFileError> {
+) -> Result<FileTarget, ConfigFileError> {
     let raw = table.get_ref();
-    if let Some(kind) = &raw.kind {
-        if kind.get_ref().trim() != "rancher" {
+    let kind = raw
+        .kind
+        .as_ref()
+        .map_or("rancher", |kind| kind.get_ref().trim());
+    match kind {
+        "rancher" => refuse_keys(
+            raw.kubernetes_keys(),
+            "this key is for kind = \"kubernetes\" targets, and this one is a Rancher \
+             target (it has no kind, or kind = \"rancher\")",
+            at,
+        )?,
+        "kubernetes" => {
+            refuse_keys(
+                raw.rancher_keys(),
+                "this key is for Rancher targets, not for kind = \"kubernetes\"",
+                at,
+            )?;
+            return Ok(FileTarget::Kubernetes(KubernetesTarget {
+                settings: decide_kubernetes(raw, at)?,
+                sources: source_names(raw, sources, at)?,
+                line: at.line(table.span().start),
+            }));
+        }
+        _ => {
+            let span = raw.kind.as_ref().map_or(table.span(), Spanned::span);
             return Err(at.at(
-                kind.span(),
+                span,
                 "target.kind",
                 format!(
-                    "{:?} is not a kind of target this version knows (rancher)",
-                    kind.get_ref()
+                    "{:?} is not a kind of target this version knows (rancher, kubernetes)",
+                    crate::printable::printable(kind)
                 ),
             ));
         }
     }
+    decide_rancher(table, sources, at).map(FileTarget::Rancher)
+}
+
+fn decide_rancher(
+    table: &Spanned<TargetTable>,
+    sources: &[SourceTable],
+    at: &Positions,
+) -> Result<RancherTarget, ConfigFileError> {
+    let raw = table.get_ref();
     let connection = decide_connection(raw, table.span(), at)?;
     let environments = raw
         .environments

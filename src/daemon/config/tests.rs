@@ -188,7 +188,9 @@ fn every_duration_has_a_floor_and_a_ceiling() {
 fn file_cli(text: &str, args: &[&str]) -> Result<Config, ConfigError> {
     let dir = std::env::temp_dir().join(format!("daemon-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{:x}.toml", text.len() * 31 + args.len()));
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(text, args), &mut hasher);
+    let path = dir.join(format!("{:x}.toml", std::hash::Hasher::finish(&hasher)));
     std::fs::write(&path, text).unwrap();
     let mut argv = vec![
         "rancher-ecr-credentials",
@@ -252,6 +254,38 @@ fn a_proxy_host_with_user_information_is_not_echoed() {
     let err = error_of(&["--proxy-host", "user:Pr0xyS3cret@proxy.example.com"]);
     assert!(
         err.contains("ECR_PROXY_HOST") && !err.contains("Pr0xyS3cret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn kubernetes_is_decided_then_refused_until_served() {
+    let head = "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n[[target]]\n";
+    let refused = |tail: &str| {
+        file_cli(&format!("{head}{tail}"), &[])
+            .unwrap_err()
+            .to_string()
+    };
+    let err = refused("[[target]]\nkind = \"kubernetes\"\nname = \"prod\"\n");
+    assert!(
+        err.contains(".toml:6: target.kind: this build does not serve Kubernetes targets yet"),
+        "{err}"
+    );
+    assert!(
+        err.starts_with("CONFIG_FILE (--config) is invalid: "),
+        "{err}"
+    );
+    // A mistake in it is still named first.
+    let err = refused("[[target]]\nkind = \"kubernetes\"\nnamespaces = [\"Prod\"]\n");
+    assert!(err.contains(".toml:7: target.namespaces: "), "{err}");
+    let err = refused("\n[leader_election]\nnamespace = \"ecr\"\n");
+    assert!(
+        err.contains(".toml:6: leader_election: this build does not serve Kubernetes"),
+        "{err}"
+    );
+    let err = refused("[leader_election]\nlease_duration = \"1h\"\nnamespace = \"ecr\"\n");
+    assert!(
+        err.contains(".toml:6: leader_election.lease_duration: 1h is longer than 10m"),
         "{err}"
     );
 }

@@ -30,7 +30,7 @@ fn secret_file(name: &str, content: &str) -> PathBuf {
     path
 }
 
-/// The file and its targets, decided.
+/// The file and its (Rancher) targets, decided.
 struct Decided {
     file: ConfigFile,
     targets: Vec<RancherTarget>,
@@ -38,7 +38,13 @@ struct Decided {
 
 fn parse(text: &str) -> Result<Decided, ConfigFileError> {
     let file = ConfigFile::parse(Path::new("/etc/recc.toml"), text)?;
-    let targets = decide_targets(&file)?;
+    let targets = decide_targets(&file)?
+        .into_iter()
+        .map(|target| match target {
+            FileTarget::Rancher(rancher) => rancher,
+            FileTarget::Kubernetes(_) => panic!("a Rancher target"),
+        })
+        .collect();
     Ok(Decided { file, targets })
 }
 
@@ -156,7 +162,13 @@ fn connection_keys_go_together() {
 fn target_values_are_checked_where_they_are() {
     let target = "[[target]]\n";
     for (line, key, reason) in [
-        ("kind = \"kubernetes\"", "target.kind", "kubernetes"),
+        ("kind = \"swarm\"", "target.kind", "\"swarm\" is not a kind"),
+        (
+            "namespaces = [\"a\"]",
+            "target.namespaces",
+            "kind = \"kubernetes\"",
+        ),
+        ("secret_name = \"a\"", "target.secret_name", "a Rancher"),
         ("environments = \"some\"", "target.environments", "\"all\""),
         ("environments = []", "target.environments", "empty"),
         ("environments = [1]", "target.environments", "\"all\""),
