@@ -2,7 +2,8 @@
 //! They print to stdout, for a person; logs still go to stderr.
 
 use super::config::Supply;
-use super::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
+use super::cycle::{CycleReport, Disposition, EnvironmentReport, NamespaceReport, Updater};
+use super::kubernetes::serve::NamespaceOutcome;
 use super::rancher::Registry;
 use super::reconcile::{self, Assessment, Change, NEW_ID};
 use crate::aws::EcrToken;
@@ -100,12 +101,39 @@ async fn every_environment(updater: &mut Updater, check: &mut Checklist) {
         let (ok, detail) = environment_verdict(environment);
         check.line(ok, &what, detail);
     }
+    for (target, namespace) in cycle.namespaces() {
+        let what = format!("namespace {target}/{}", namespace.namespace);
+        let (ok, detail) = namespace_verdict(namespace);
+        check.line(ok, &what, detail);
+    }
+}
+
+/// A namespace's line in `--check`: what would be written there (never
+/// the token), or what is wrong.
+fn namespace_verdict(namespace: &NamespaceReport) -> (bool, String) {
+    let hosts: Vec<&str> = namespace.hosts.iter().map(|h| h.as_str()).collect();
+    match &namespace.outcome {
+        NamespaceOutcome::Served { changes } | NamespaceOutcome::Planned { changes } => {
+            let hosts = hosts.join(", ");
+            match changes.is_empty() {
+                true => (true, format!("up to date, for {hosts}")),
+                false => (true, format!("would {}, for {hosts}", changes.join(", "))),
+            }
+        }
+        other => (
+            false,
+            namespace.reason().unwrap_or_else(|| format!("{other:?}")),
+        ),
+    }
 }
 
 /// The one environment of CATTLE_URL: reachable, and which registry each
 /// listed token goes into.
 async fn one_environment(updater: &Updater, tokens: &[EcrToken], check: &mut Checklist) {
-    let rancher = updater.first_rancher().rancher();
+    let Some(target) = updater.first_rancher() else {
+        return;
+    };
+    let rancher = target.rancher();
     let endpoints = match rancher.discover().await {
         Ok(endpoints) => {
             let environment = endpoints.environment_id.as_deref().unwrap_or("unknown");
@@ -266,6 +294,19 @@ pub fn print_plan(report: &CycleReport) {
     for environment in &report.environments {
         if let Disposition::Skipped { reason, .. } = &environment.disposition {
             println!("skip environment {}: {reason}", environment.label());
+        }
+    }
+    for (target, namespace) in report.namespaces() {
+        let ns = &namespace.namespace;
+        match &namespace.outcome {
+            NamespaceOutcome::Planned { changes } if !changes.is_empty() => {
+                println!("would {} in namespace {target}/{ns}", changes.join(", "))
+            }
+            NamespaceOutcome::Planned { .. } | NamespaceOutcome::Served { .. } => {}
+            _ => println!(
+                "nothing to do in namespace {target}/{ns}: {}",
+                namespace.reason().unwrap_or_default()
+            ),
         }
     }
     for (_, outcome) in report.outcomes() {

@@ -2,7 +2,10 @@
 //! format.
 //!
 //! Per registry: when its credential was last written and when its token
-//! expires. Counters of refresh cycles and of failures by cause (the causes
+//! expires; for a Kubernetes target, per registry host and served
+//! namespace (label `namespace`, absent for Rancher, whose series keep the
+//! labels they always had), in the same families, so that one alert on
+//! `time() - …_last_success_timestamp_seconds > 7h` covers both kinds. Counters of refresh cycles and of failures by cause (the causes
 //! are the `label()`s of the error types, so they are counted without string
 //! matching). Request durations of the AWS and Rancher calls.
 
@@ -10,7 +13,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -18,10 +21,25 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// A registry's series: its host and where it is written. `environment`
+/// is a Rancher environment's label, or a Kubernetes target's name;
+/// `namespace` is empty (and not exported) for Rancher.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct RegistryLabels {
     pub host: String,
     pub environment: String,
+    pub namespace: String,
+}
+
+impl EncodeLabelSet for RegistryLabels {
+    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), std::fmt::Error> {
+        ("host", self.host.as_str()).encode(encoder.encode_label())?;
+        ("environment", self.environment.as_str()).encode(encoder.encode_label())?;
+        if !self.namespace.is_empty() {
+            ("namespace", self.namespace.as_str()).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -241,6 +259,7 @@ mod tests {
         let labels = RegistryLabels {
             host: "123456789012.dkr.ecr.us-east-1.amazonaws.com".into(),
             environment: "1a5".into(),
+            namespace: String::new(),
         };
         metrics.registry_written(
             &labels,
@@ -261,5 +280,14 @@ mod tests {
         }
         metrics.retain_registries(|labels| labels.environment != "1a5");
         assert!(!metrics.encode().contains("last_success_timestamp_seconds{"));
+        let namespaced = RegistryLabels {
+            namespace: "team-a".into(),
+            environment: "prod".into(),
+            ..labels
+        };
+        metrics.registry_written(&namespaced, SystemTime::UNIX_EPOCH, None);
+        assert!(metrics.encode().contains(
+            "last_success_timestamp_seconds{host=\"123456789012.dkr.ecr.us-east-1.amazonaws.com\",environment=\"prod\",namespace=\"team-a\"} 0"
+        ));
     }
 }

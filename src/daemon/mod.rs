@@ -9,7 +9,8 @@
 //! imports the kubelet mode. Its data flow, one module per step: [`config`]
 //! (settings) -> [`wiring`] (the running parts) -> [`sources`] and
 //! [`token_source`] (tokens) -> [`cycle`] (every target, through
-//! [`rancher`] and [`reconcile`]) -> [`schedule`] (when next), one turn
+//! [`rancher`] and [`reconcile`], or [`kubernetes`]) -> [`schedule`]
+//! (when next), one turn
 //! of the loop in [`refresher`], with
 //! [`status`], [`metrics`] and [`health`] beside it, [`check`] for the
 //! read-only modes, [`telemetry`] for logs and [`shutdown`] for signals.
@@ -147,6 +148,9 @@ async fn refresh_loop(
         Supply::Discovered => 0,
     };
     let status = Arc::new(Status::new(config.retry.grace(), expected));
+    for label in wiring::kubernetes_labels(&config) {
+        status.expect_kubernetes(&label);
+    }
     let (bound, serve) = health::bind(config.listen, status.clone(), metrics.clone())
         .await
         .map_err(|err| ConfigError::Invalid {

@@ -11,9 +11,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::cycle::{CycleReport, Disposition, EnvironmentReport, Updater};
+use super::kubernetes::serve::NamespaceOutcome;
 use super::metrics::{Metrics, RegistryLabels};
 use super::reconcile::Problem;
 use super::schedule::{Plan, Scheduler, CYCLE_TIMEOUT};
@@ -57,7 +58,7 @@ impl Refresher {
             .await
             .unwrap_or_else(|_| CycleReport::timed_out(CYCLE_TIMEOUT));
         let now = clock();
-        let expiries = report.outcomes().map(|(_, o)| o.expires_at);
+        let expiries = report.expiries();
         let plan = self.scheduler.after_cycle(now, report.outcome(), expiries);
         let delay = humantime::format_duration(plan.delay);
         if plan.warn_unusable_expiry {
@@ -93,15 +94,32 @@ fn record_metrics(metrics: &Metrics, status: &Status, report: &CycleReport, now:
             .as_ref()
             .map(|_| environment.label())
             .unwrap_or_default(),
+        namespace: String::new(),
     };
     for (environment, outcome) in report.outcomes().filter(|(_, o)| o.is_up_to_date()) {
         let labels = labels(environment, outcome.host.to_string());
         metrics.registry_written(&labels, now, outcome.expires_at);
     }
-    // The registries /healthz knows, no more and no fewer: a series lives
-    // through any failure, until Rancher (or the selection) drops it.
+    for (target, namespace) in report.namespaces().filter(|(_, n)| n.outcome.is_fresh()) {
+        for host in &namespace.hosts {
+            let labels = RegistryLabels {
+                host: host.to_string(),
+                environment: target.to_string(),
+                namespace: namespace.namespace.clone(),
+            };
+            metrics.registry_written(&labels, now, namespace.expires_at);
+        }
+    }
+    // The registries and namespaces /healthz knows, no more and no fewer:
+    // a series lives through any failure, until Rancher (or the selection,
+    // or the cluster) drops it.
     let known: HashSet<(String, String)> = status.registries().into_iter().collect();
+    let namespaces: HashSet<(String, String)> = status.namespaces().into_iter().collect();
     metrics.retain_registries(|labels| {
+        if !labels.namespace.is_empty() {
+            let key = (labels.environment.clone(), labels.namespace.clone());
+            return namespaces.contains(&key);
+        }
         let environment = match labels.environment.as_str() {
             "" => "-",
             label => label,
@@ -174,6 +192,7 @@ pub(super) fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>)
             printable(&failure.to_string())
         );
     }
+    log_namespaces(report, &next_refresh);
     for (environment, outcome) in report.outcomes() {
         let label = environment.label();
         let environment = label.as_str();
@@ -215,6 +234,55 @@ pub(super) fn log_report(report: &CycleReport, next_refresh: Option<SystemTime>)
                     printable(&problem.to_string())
                 ),
             }
+        }
+    }
+}
+
+/// One line per namespace where something was written or went wrong; a
+/// namespace already up to date is said only at debug level.
+fn log_namespaces(report: &CycleReport, next_refresh: &str) {
+    for (target, namespace) in report.namespaces() {
+        let ns = namespace.namespace.as_str();
+        match &namespace.outcome {
+            NamespaceOutcome::Served { changes } | NamespaceOutcome::Planned { changes }
+                if changes.is_empty() =>
+            {
+                debug!(target, namespace = ns, next_refresh, "namespace up to date")
+            }
+            NamespaceOutcome::Served { changes } => info!(
+                target,
+                namespace = ns,
+                action = "written",
+                next_refresh,
+                "{}",
+                changes.join(", ")
+            ),
+            NamespaceOutcome::Planned { changes } => info!(
+                target,
+                namespace = ns,
+                action = "planned",
+                "would {}",
+                changes.join(", ")
+            ),
+            NamespaceOutcome::Conflict(reason) => warn!(
+                target,
+                namespace = ns,
+                action = "conflict",
+                cause = "kubernetes_secret_conflict",
+                next_refresh,
+                "{}",
+                printable(reason)
+            ),
+            NamespaceOutcome::Failed { reason, label, .. } => error!(
+                target,
+                namespace = ns,
+                action = "failed",
+                cause = *label,
+                next_refresh,
+                "{}",
+                printable(reason)
+            ),
+            NamespaceOutcome::Terminating => {}
         }
     }
 }

@@ -1,11 +1,13 @@
 //! From settings to the running parts: a token source per AWS identity, a
-//! Rancher client per target, each given only what it needs. No network
-//! call happens here; the region is resolved from local settings.
+//! Rancher client or a Kubernetes connection per target, each given only
+//! what it needs. No network call happens here; the region is resolved
+//! from local settings, and a target's kubeconfig is read and checked.
 
 use std::sync::Arc;
 
 use super::config::{Config, ConfigError, Mode, Supply};
-use super::cycle::{RancherTarget, Target, Updater};
+use super::cycle::{KubernetesTarget, RancherTarget, Target, Updater};
+use super::kubernetes::client::Connection;
 use super::metrics::Metrics;
 use super::rancher::RancherClient;
 use super::reconcile::Policy;
@@ -16,7 +18,8 @@ use crate::aws::identity::resolve_region;
 /// The updater the configuration describes.
 pub async fn updater(config: &Config, metrics: Arc<Metrics>) -> Result<Updater, ConfigError> {
     let sources = sources(config, &metrics).await?;
-    let targets = targets(config, &metrics)?;
+    let mut targets = targets(config, &metrics)?;
+    targets.extend(kubernetes_targets(config)?);
     let policy = Policy {
         auto_create: false,
         proxy_host: config.proxy_host.clone(),
@@ -91,6 +94,44 @@ fn targets(config: &Config, metrics: &Arc<Metrics>) -> Result<Vec<Target>, Confi
             settings.auto_create,
             label,
             config.refresh_interval,
+        )));
+    }
+    Ok(targets)
+}
+
+/// The label of each Kubernetes target: its `name`, else `kubernetes`
+/// (numbered when there are several without a name).
+pub fn kubernetes_labels(config: &Config) -> Vec<String> {
+    let several = config.kubernetes.len() > 1;
+    config
+        .kubernetes
+        .iter()
+        .enumerate()
+        .map(|(index, target)| match &target.settings.name {
+            Some(name) => name.clone(),
+            None if several => format!("kubernetes#{}", index + 1),
+            None => "kubernetes".to_string(),
+        })
+        .collect()
+}
+
+fn kubernetes_targets(config: &Config) -> Result<Vec<Target>, ConfigError> {
+    let labels = kubernetes_labels(config);
+    let mut targets = Vec::new();
+    for (target, label) in config.kubernetes.iter().zip(labels) {
+        let settings = &target.settings;
+        let connection =
+            Connection::prepare(settings.kubeconfig.as_deref(), settings.context.as_deref())
+                .map_err(|problem| ConfigError::Invalid {
+                    setting: "CONFIG_FILE (--config)",
+                    reason: format!("the kubeconfig of Kubernetes target {label}: {problem}"),
+                })?;
+        targets.push(Target::Kubernetes(KubernetesTarget::new(
+            connection,
+            settings.clone(),
+            target.sources.clone(),
+            label,
+            config.mode == Mode::Daemon,
         )));
     }
     Ok(targets)

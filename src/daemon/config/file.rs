@@ -7,8 +7,8 @@ use std::path::Path;
 use super::environment::rancher_settings;
 use super::kubernetes::decide_leader_election;
 use super::parse::{is_environment_endpoint, non_empty};
-use super::targets::{decide_targets, FileTarget, RancherTarget};
-use super::{ConfigError, SourceSettings, TargetSettings};
+use super::targets::{decide_targets, FileTarget, KubernetesTarget, RancherTarget};
+use super::{ConfigError, KubernetesTargetSettings, SourceSettings, TargetSettings};
 use crate::aws::AwsSettings;
 use crate::cli::Cli;
 use crate::config_file::{ConfigFile, ConfigFileError};
@@ -88,10 +88,7 @@ fn source_settings(file: &ConfigFile) -> Vec<SourceSettings> {
 }
 
 /// The file's sources and targets, decided.
-pub fn settings(
-    cli: &Cli,
-    path: &Path,
-) -> Result<(Vec<SourceSettings>, Vec<TargetSettings>), ConfigError> {
+pub fn settings(cli: &Cli, path: &Path) -> Result<FileSettings, ConfigError> {
     for (setting, value, instead) in file_conflicts(cli) {
         if non_empty(value).is_some() {
             return Err(ConfigError::Invalid {
@@ -111,19 +108,26 @@ pub fn settings(
     let file = ConfigFile::load(path).map_err(in_file)?;
     let decided = decide_targets(&file).map_err(in_file)?;
     decide_leader_election(&file).map_err(in_file)?;
-    let tables = served_yet(&file, &decided).map_err(in_file)?;
+    let (tables, clusters) = served_yet(&file, &decided).map_err(in_file)?;
     let whole = |reason: &str| in_file(file.positions.whole(reason.into()));
     if file.sources.is_empty() {
         return Err(whole(
             "it has no [[source]]: name at least one AWS identity and region",
         ));
     }
-    if tables.is_empty() {
+    if tables.is_empty() && clusters.is_empty() {
         return Err(whole(
-            "it has no [[target]]: name at least one Rancher to write to",
+            "it has no [[target]]: name at least one Rancher or Kubernetes cluster to write to",
         ));
     }
     let sources = source_settings(&file);
+    let kubernetes = clusters
+        .iter()
+        .map(|cluster| KubernetesTargetSettings {
+            settings: cluster.settings.clone(),
+            sources: source_indexes(&cluster.sources, &sources),
+        })
+        .collect();
     let mut targets: Vec<TargetSettings> = Vec::new();
     for (index, table) in tables.iter().enumerate() {
         let at_table =
@@ -151,59 +155,61 @@ pub fn settings(
                 rancher.url.origin().ascii_serialization()
             )));
         }
-        let indexes = table
-            .sources
-            .iter()
-            .filter_map(|name| sources.iter().position(|s| &s.name == name))
-            .collect();
         targets.push(TargetSettings {
             rancher,
-            sources: indexes,
+            sources: source_indexes(&table.sources, &sources),
             auto_create: table.auto_create,
         });
     }
-    Ok((sources, targets))
+    Ok(FileSettings {
+        sources,
+        targets,
+        kubernetes,
+    })
 }
 
-/// The targets this build serves (Rancher's), and the one place that
-/// refuses what the file can say but this build does not serve yet:
-/// Kubernetes targets and `[leader_election]` are read and decided (so
-/// their mistakes are found), then refused, until the Kubernetes client
-/// serves them.
+/// The indexes of the sources `names` names.
+fn source_indexes(names: &[String], sources: &[SourceSettings]) -> Vec<usize> {
+    names
+        .iter()
+        .filter_map(|name| sources.iter().position(|s| &s.name == name))
+        .collect()
+}
+
+/// What a config file decides: sources, Rancher targets, Kubernetes
+/// targets.
+pub struct FileSettings {
+    pub sources: Vec<SourceSettings>,
+    pub targets: Vec<TargetSettings>,
+    pub kubernetes: Vec<KubernetesTargetSettings>,
+}
+
+/// The targets by kind, and the one place that refuses what the file can
+/// say but this build does not serve yet: `[leader_election]` is read and
+/// decided (so its mistakes are found), then refused, until the daemon
+/// elects a leader.
 fn served_yet<'a>(
     file: &ConfigFile,
     targets: &'a [FileTarget],
-) -> Result<Vec<&'a RancherTarget>, ConfigFileError> {
-    let at = &file.positions;
-    let mut served = Vec::new();
-    for (index, target) in targets.iter().enumerate() {
-        let FileTarget::Rancher(rancher) = target else {
-            let table = &file.targets[index];
-            let span = table
-                .get_ref()
-                .kind
-                .as_ref()
-                .map_or(table.span(), |k| k.span());
-            return Err(at.at(
-                span,
-                "target.kind",
-                "this build does not serve Kubernetes targets yet; remove this [[target]], \
-                 or run a version that serves them"
-                    .into(),
-            ));
-        };
-        served.push(rancher);
+) -> Result<(Vec<&'a RancherTarget>, Vec<&'a KubernetesTarget>), ConfigFileError> {
+    let mut rancher = Vec::new();
+    let mut kubernetes = Vec::new();
+    for target in targets {
+        match target {
+            FileTarget::Rancher(target) => rancher.push(target),
+            FileTarget::Kubernetes(target) => kubernetes.push(target),
+        }
     }
     if let Some(table) = &file.leader_election {
-        return Err(at.at(
+        return Err(file.positions.at(
             table.span(),
             "leader_election",
-            "this build does not serve Kubernetes targets yet, so it elects no leader; \
-             remove [leader_election]"
+            "this build does not elect a leader yet; remove [leader_election], and run one \
+             replica"
                 .into(),
         ));
     }
-    Ok(served)
+    Ok((rancher, kubernetes))
 }
 
 /// What two targets of the same Rancher would both serve, if anything: a

@@ -82,8 +82,11 @@ pub struct Config {
     /// or the config file's `[[source]]`s.
     pub sources: Vec<SourceSettings>,
     /// Where credentials go: one Rancher from the environment variables, or
-    /// the config file's `[[target]]`s.
+    /// the config file's Rancher `[[target]]`s (none when it names only
+    /// Kubernetes clusters).
     pub targets: Vec<TargetSettings>,
+    /// The config file's `kind = "kubernetes"` targets.
+    pub kubernetes: Vec<KubernetesTargetSettings>,
     /// Which registries the sources serve.
     pub supply: Supply,
     /// `CONFIG_FILE`, when the sources and targets come from it.
@@ -133,24 +136,40 @@ pub struct TargetSettings {
     pub auto_create: bool,
 }
 
+/// One Kubernetes cluster, and from which sources.
+#[derive(Debug, Clone)]
+pub struct KubernetesTargetSettings {
+    pub settings: crate::daemon::kubernetes::KubernetesSettings,
+    /// Indexes into [`Config::sources`].
+    pub sources: Vec<usize>,
+}
+
 impl Config {
-    /// The first target's Rancher settings (the only one without a file).
-    pub fn rancher(&self) -> &RancherSettings {
-        &self.targets[0].rancher
+    /// The first Rancher target's settings (the only target without a
+    /// file); `None` when a file names only Kubernetes clusters.
+    pub fn rancher(&self) -> Option<&RancherSettings> {
+        self.targets.first().map(|t| &t.rancher)
     }
 
     /// Decides the settings from the command line (and its environment
     /// fallbacks).
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
-        let (sources, targets, supply, file) = match non_empty(cli.config.clone()) {
+        let (sources, targets, kubernetes, supply, file) = match non_empty(cli.config.clone()) {
             None => {
                 let (sources, targets, supply) = environment::settings(&cli)?;
-                (sources, targets, supply, None)
+                (sources, targets, Vec::new(), supply, None)
             }
             Some(path) => {
                 let path = PathBuf::from(path);
-                let (sources, targets) = file::settings(&cli, &path)?;
-                (sources, targets, Supply::Discovered, Some(path))
+                let decided = file::settings(&cli, &path)?;
+                let (sources, targets) = (decided.sources, decided.targets);
+                (
+                    sources,
+                    targets,
+                    decided.kubernetes,
+                    Supply::Discovered,
+                    Some(path),
+                )
             }
         };
         let proxy_host = proxy_host(&cli, &sources[0].aws)?;
@@ -159,6 +178,7 @@ impl Config {
         Ok(Config {
             sources,
             targets,
+            kubernetes,
             supply,
             file,
             proxy_host,

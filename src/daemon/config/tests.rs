@@ -26,7 +26,10 @@ fn error_of(args: &[&str]) -> String {
 #[test]
 fn defaults() {
     let config = Config::from_cli(cli(&[])).unwrap();
-    assert_eq!(config.rancher().url.as_str(), "http://rancher:8080/v1");
+    assert_eq!(
+        config.rancher().unwrap().url.as_str(),
+        "http://rancher:8080/v1"
+    );
     assert_eq!(config.refresh_interval, Duration::from_secs(6 * 3600));
     assert!(!config.targets[0].auto_create);
     assert!(config.sources[0].aws.registry_ids.is_empty());
@@ -131,11 +134,11 @@ fn role_arn_and_durations() {
 #[test]
 fn rancher_environments() {
     let config = Config::from_cli(cli(&["--rancher-environments", "all"])).unwrap();
-    assert_eq!(config.rancher().environments, Some(Selection::All));
+    assert_eq!(config.rancher().unwrap().environments, Some(Selection::All));
     let config =
         Config::from_cli(cli(&["--rancher-environments", " Default, 1a9 ,prod,"])).unwrap();
     assert_eq!(
-        config.rancher().environments,
+        config.rancher().unwrap().environments,
         Some(Selection::Named(vec![
             "Default".into(),
             "1a9".into(),
@@ -145,6 +148,7 @@ fn rancher_environments() {
     assert!(Config::from_cli(cli(&[]))
         .unwrap()
         .rancher()
+        .unwrap()
         .environments
         .is_none());
     let err = error_of(&["--rancher-environments", ","]);
@@ -259,28 +263,37 @@ fn a_proxy_host_with_user_information_is_not_echoed() {
 }
 
 #[test]
-fn kubernetes_is_decided_then_refused_until_served() {
+fn kubernetes_targets_are_served_and_leader_election_refused() {
     let head = "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n[[target]]\n";
     let refused = |tail: &str| {
         file_cli(&format!("{head}{tail}"), &[])
             .unwrap_err()
             .to_string()
     };
-    let err = refused("[[target]]\nkind = \"kubernetes\"\nname = \"prod\"\n");
-    assert!(
-        err.contains(".toml:6: target.kind: this build does not serve Kubernetes targets yet"),
-        "{err}"
-    );
+    let both = file_cli(
+        &format!("{head}[[target]]\nkind = \"kubernetes\"\nname = \"prod\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(both.targets.len(), 1);
+    assert_eq!(both.kubernetes.len(), 1);
+    assert_eq!(both.kubernetes[0].settings.name.as_deref(), Some("prod"));
+    assert_eq!(both.kubernetes[0].sources, [0]);
+    let only =
+        "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n[[target]]\nkind = \"kubernetes\"\n";
+    let only = file_cli(only, &[]).unwrap();
+    assert!(only.targets.is_empty() && only.rancher().is_none());
+    assert_eq!(only.kubernetes.len(), 1);
+    // A mistake in it is named.
+    let err = refused("[[target]]\nkind = \"kubernetes\"\nnamespaces = [\"Prod\"]\n");
+    assert!(err.contains(".toml:7: target.namespaces: "), "{err}");
     assert!(
         err.starts_with("CONFIG_FILE (--config) is invalid: "),
         "{err}"
     );
-    // A mistake in it is still named first.
-    let err = refused("[[target]]\nkind = \"kubernetes\"\nnamespaces = [\"Prod\"]\n");
-    assert!(err.contains(".toml:7: target.namespaces: "), "{err}");
     let err = refused("\n[leader_election]\nnamespace = \"ecr\"\n");
     assert!(
-        err.contains(".toml:6: leader_election: this build does not serve Kubernetes"),
+        err.contains(".toml:6: leader_election: this build does not elect a leader yet"),
         "{err}"
     );
     let err = refused("[leader_election]\nlease_duration = \"1h\"\nnamespace = \"ecr\"\n");

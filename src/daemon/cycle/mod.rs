@@ -8,10 +8,13 @@
 //! given where this cycle's tokens come from ([`Fetch`]) and the daemon's
 //! [`Policy`], serve everything the target covers and report it
 //! ([`report`]). [`rancher_target`] is the Rancher kind (its environments
-//! scheduled there, tokens applied by [`apply`]); another kind is a sibling
-//! module and a variant of [`Target`].
+//! scheduled there, tokens applied by [`apply`]); [`kubernetes_target`] the
+//! Kubernetes kind (a cluster's namespaces, reported in
+//! [`cluster_report`]); each is a variant of [`Target`].
 
 pub mod apply;
+pub mod cluster_report;
+pub mod kubernetes_target;
 pub mod rancher_target;
 pub mod report;
 
@@ -19,6 +22,8 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
+pub use cluster_report::{ClusterReport, NamespaceReport};
+pub use kubernetes_target::KubernetesTarget;
 pub use rancher_target::{Fetch, RancherTarget};
 pub use report::{CycleFailure, CycleReport, Disposition, EnvironmentReport};
 
@@ -32,18 +37,21 @@ use crate::registry_host::RegistryHost;
 /// A place credentials go, of any kind.
 pub enum Target {
     Rancher(RancherTarget),
+    Kubernetes(KubernetesTarget),
 }
 
 impl Target {
     async fn refresh(&mut self, fetch: Fetch<'_>, policy: &Policy) -> CycleReport {
         match self {
             Target::Rancher(target) => target.refresh(fetch, policy).await,
+            Target::Kubernetes(target) => target.refresh(fetch, policy).await,
         }
     }
 
     fn serves_many(&self) -> bool {
         match self {
             Target::Rancher(target) => target.serves_many(),
+            Target::Kubernetes(_) => true,
         }
     }
 }
@@ -83,16 +91,18 @@ impl Updater {
         self.supply
     }
 
-    /// The first target, the only one without a config file.
-    pub fn first_rancher(&self) -> &RancherTarget {
-        let Target::Rancher(target) = &self.targets[0];
-        target
+    /// The first Rancher target, the only target without a config file.
+    pub fn first_rancher(&self) -> Option<&RancherTarget> {
+        self.targets.iter().find_map(|target| match target {
+            Target::Rancher(target) => Some(target),
+            Target::Kubernetes(_) => None,
+        })
     }
 
-    /// The policy of the first target.
+    /// The policy of the first Rancher target.
     pub fn policy(&self) -> Policy {
         Policy {
-            auto_create: self.first_rancher().auto_create(),
+            auto_create: self.first_rancher().is_some_and(RancherTarget::auto_create),
             ..self.policy.clone()
         }
     }
@@ -133,13 +143,11 @@ impl Updater {
             target.refresh(fetch, policy)
         }))
         .await;
-        let mut report = CycleReport {
-            failures: Vec::new(),
-            environments: Vec::new(),
-        };
+        let mut report = CycleReport::default();
         for part in parts {
             report.failures.extend(part.failures);
             report.environments.extend(part.environments);
+            report.clusters.extend(part.clusters);
         }
         report
     }

@@ -212,6 +212,7 @@ async fn refresh_single(
     CycleReport {
         failures,
         environments: vec![environment],
+        ..CycleReport::default()
     }
 }
 
@@ -223,10 +224,7 @@ async fn refresh_many(
     policy: &Policy,
     many: &mut ManyEnvironments,
 ) -> CycleReport {
-    let mut report = CycleReport {
-        failures: Vec::new(),
-        environments: Vec::new(),
-    };
+    let mut report = CycleReport::default();
     let (tokens, listed) = tokio::join!(
         obtain(fetch, &mut report.failures),
         rancher.list_environments(&mut many.key)

@@ -4,7 +4,12 @@
 //! the logs and `--check`/`--dry-run` read, and it classifies itself for the
 //! scheduler ([`CycleReport::outcome`]): the one home of the error policy.
 
+use std::time::SystemTime;
+
+use super::cluster_report::ClusterReport;
 use crate::aws::EcrError;
+use crate::daemon::kubernetes::error::KubeError;
+use crate::daemon::kubernetes::serve::NamespaceOutcome;
 use crate::daemon::rancher::RancherError;
 use crate::daemon::reconcile::{HostOutcome, Problem};
 use crate::daemon::schedule::CycleOutcome;
@@ -26,6 +31,9 @@ pub enum CycleFailure {
     Task(String),
     #[error("the refresh took longer than {}; abandoned", humantime::format_duration(*.0))]
     TimedOut(std::time::Duration),
+    /// A Kubernetes target's cluster could not be listed (or reached).
+    #[error("Kubernetes target {target}: {error}")]
+    Kubernetes { target: String, error: KubeError },
 }
 
 impl CycleFailure {
@@ -36,12 +44,13 @@ impl CycleFailure {
             CycleFailure::Token(failure) => failure.error.label(),
             CycleFailure::Task(_) => "task_failed",
             CycleFailure::TimedOut(_) => "cycle_timeout",
+            CycleFailure::Kubernetes { error, .. } => error.label(),
         }
     }
 }
 
 /// What one cycle did.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct CycleReport {
     /// Failures outside any one environment: AWS (a malformed token entry
     /// included), the environment list, a timeout. Both an AWS and a
@@ -49,6 +58,8 @@ pub struct CycleReport {
     pub failures: Vec<CycleFailure>,
     /// One entry per environment served, skipped or late this cycle.
     pub environments: Vec<EnvironmentReport>,
+    /// One entry per Kubernetes target whose namespaces were listed.
+    pub clusters: Vec<ClusterReport>,
 }
 
 /// What a cycle did in one Rancher environment.
@@ -127,8 +138,26 @@ impl CycleReport {
     pub fn timed_out(limit: std::time::Duration) -> CycleReport {
         CycleReport {
             failures: vec![CycleFailure::TimedOut(limit)],
-            environments: Vec::new(),
+            ..CycleReport::default()
         }
+    }
+
+    /// Every served namespace of every cluster, with its target's label.
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &super::NamespaceReport)> {
+        self.clusters.iter().flat_map(|cluster| {
+            cluster
+                .namespaces
+                .iter()
+                .map(move |namespace| (cluster.target.as_str(), namespace))
+        })
+    }
+
+    /// The expiry of every token written (or up to date), in Rancher and
+    /// in Kubernetes: what the next refresh is planned from.
+    pub fn expiries(&self) -> impl Iterator<Item = Option<SystemTime>> + '_ {
+        let rancher = self.outcomes().map(|(_, o)| o.expires_at);
+        let kubernetes = self.namespaces().map(|(_, n)| n.expires_at);
+        rancher.chain(kubernetes)
     }
 
     /// Every outcome of every environment, with its environment.
@@ -145,15 +174,17 @@ impl CycleReport {
             .chain(self.environments.iter().flat_map(|e| e.failures.iter()))
     }
 
-    /// True when every environment that counts holds the new tokens.
+    /// True when every environment that counts, and every served
+    /// namespace, holds the new tokens.
     pub fn success(&self) -> bool {
         self.failures.is_empty()
-            && self.environments.iter().any(|e| e.counts())
+            && (self.environments.iter().any(|e| e.counts()) || !self.clusters.is_empty())
             && self
                 .environments
                 .iter()
                 .filter(|e| e.counts())
                 .all(EnvironmentReport::is_up_to_date)
+            && self.namespaces().all(|(_, n)| n.outcome.is_fresh())
     }
 
     /// How the cycle ended, for the scheduler: a failure that might go away
@@ -164,7 +195,16 @@ impl CycleReport {
         let retryable = self.all_failures().next().is_some()
             || self
                 .outcomes()
-                .any(|(_, o)| o.problems.iter().any(Problem::is_retryable));
+                .any(|(_, o)| o.problems.iter().any(Problem::is_retryable))
+            || self.namespaces().any(|(_, n)| {
+                matches!(
+                    n.outcome,
+                    NamespaceOutcome::Failed {
+                        retryable: true,
+                        ..
+                    }
+                )
+            });
         if retryable {
             CycleOutcome::Failed
         } else if self.success() {
@@ -179,6 +219,13 @@ impl CycleReport {
         let mut labels: Vec<&'static str> = self.all_failures().map(|f| f.label()).collect();
         for (_, outcome) in self.outcomes() {
             labels.extend(outcome.problems.iter().map(Problem::label));
+        }
+        for (_, namespace) in self.namespaces() {
+            match &namespace.outcome {
+                NamespaceOutcome::Failed { label, .. } => labels.push(label),
+                NamespaceOutcome::Conflict(_) => labels.push("kubernetes_secret_conflict"),
+                _ => {}
+            }
         }
         labels
     }

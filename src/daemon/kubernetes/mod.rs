@@ -14,16 +14,27 @@
 //!   ServiceAccount's `imagePullSecrets`;
 //! - [`names`]: the API server's rules for names, label keys and values.
 //!
-//! The client that reads and writes a cluster comes next, beside these;
-//! until it does, the configuration refuses Kubernetes targets
-//! (`daemon::config`).
+//! Beside them, the parts that talk to a cluster (docs/kubernetes.md):
+//! - [`client`]: the kube client of a target, built on first need, with
+//!   its timeouts and response-body limit; [`error`] classifies failures;
+//! - [`cluster`]: one function per request (list namespaces, read, create
+//!   and replace a Secret, read and patch ServiceAccounts);
+//! - [`serve`]: serving one namespace, the same for a cycle and a watch;
+//! - [`watch`]: the watches that serve what changes between cycles.
+//!
+//! The target kind that drives them is `daemon::cycle::kubernetes_target`.
 
+pub mod client;
+pub mod cluster;
+pub mod error;
 pub mod glob;
 pub mod names;
 pub mod namespaces;
 pub mod pull_secret;
 pub mod selector;
+pub mod serve;
 pub mod service_account;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -14,6 +14,8 @@
 //! keeps the check red, one merely listed under `all` and skipped does not.
 //! Registries stay known between cycles, so a cycle that could not reach
 //! Rancher does not make a fresh credential look stale.
+//!
+//! Kubernetes targets are judged per served namespace ([`clusters`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,6 +25,7 @@ use serde_json::{json, Value};
 
 use crate::daemon::cycle::{CycleReport, Disposition, EnvironmentReport};
 use crate::printable::printable;
+use clusters::Clusters;
 
 #[derive(Debug, Clone, Default)]
 struct RegistryStatus {
@@ -60,6 +63,8 @@ struct State {
     environments: BTreeMap<String, EnvironmentStatus>,
     /// Every registry written or tried, by environment and host.
     registries: BTreeMap<(String, String), RegistryStatus>,
+    /// The Kubernetes targets' namespaces.
+    clusters: Clusters,
 }
 
 /// Shared between the refresh loop (writer) and the health endpoint.
@@ -103,6 +108,7 @@ impl Status {
             .map(|f| printable(&f.to_string()))
             .collect();
         state.cycle_error = (!failures.is_empty()).then(|| failures.join("; "));
+        state.clusters.record(report, now, next_refresh, self.grace);
         if report.environments.is_empty() {
             // Nothing reached an environment: every registry keeps its
             // freshness, and shows why this cycle did nothing.
@@ -196,6 +202,17 @@ impl Status {
         }
     }
 
+    /// Makes a Kubernetes target count before its first cycle: until its
+    /// namespaces are listed, the check is red.
+    pub fn expect_kubernetes(&self, target: &str) {
+        self.state().clusters.expect(target);
+    }
+
+    /// Every served namespace known, as (target, namespace).
+    pub fn namespaces(&self) -> Vec<(String, String)> {
+        self.state().clusters.keys()
+    }
+
     /// Every registry known, as (environment, host): what the metrics keep.
     pub fn registries(&self) -> Vec<(String, String)> {
         self.state().registries.keys().cloned().collect()
@@ -254,7 +271,10 @@ impl Status {
                 "lastError": r.last_error,
             })
         };
-        let mut healthy = state.cycles > 0 && !state.environments.is_empty();
+        let (clusters_healthy, kubernetes) = state.clusters.health(now);
+        let mut healthy = state.cycles > 0
+            && (!state.environments.is_empty() || state.clusters.any())
+            && clusters_healthy;
         let mut environments = Vec::new();
         for (id, environment) in &state.environments {
             let registries: Vec<(&(String, String), &RegistryStatus)> = state
@@ -293,14 +313,34 @@ impl Status {
             .iter()
             .map(|(key, r)| registry_json(key, r))
             .collect();
-        let body = json!({
+        let mut body = json!({
             "status": status,
             "error": state.cycle_error,
             "environments": environments,
             "registries": registries,
         });
+        add_kubernetes(&mut body, &state.clusters, kubernetes);
         (healthy, body)
     }
+}
+
+/// The `kubernetes` entries, and the targets never listed in `error`;
+/// nothing without a Kubernetes target, so a Rancher-only body is as it was.
+fn add_kubernetes(body: &mut Value, clusters: &Clusters, entries: Vec<Value>) {
+    if !clusters.any() {
+        return;
+    }
+    let unlisted = clusters.unlisted();
+    if !unlisted.is_empty() {
+        let mut errors: Vec<String> = body["error"]
+            .as_str()
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        errors.extend(unlisted);
+        body["error"] = json!(errors.join("; "));
+    }
+    body["kubernetes"] = json!(entries);
 }
 
 impl Status {
@@ -335,5 +375,6 @@ fn timestamp(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
+mod clusters;
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,7 @@ fn report(up_to_date: bool) -> CycleReport {
         },
     };
     CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![EnvironmentReport {
             id: Some("1a5".into()),
@@ -121,6 +122,7 @@ fn each_environment_is_judged_and_only_named_skips_count() {
         named,
     };
     let cycle = |named| CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![
             environment("1a5", Disposition::Served, true),
@@ -150,11 +152,13 @@ fn a_late_environment_stays_fresh_until_its_deadline() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let status = Status::new(Duration::from_secs(300), 1);
     let first = CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![environment("1a5", Disposition::Served, true)],
     };
     status.record(&first, t0, t0 + HOUR);
     let late = CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![EnvironmentReport {
             outcomes: Vec::new(),
@@ -234,6 +238,7 @@ fn only_a_whole_cycle_forgets_an_environment() {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let status = Status::new(Duration::from_secs(300), 1);
     let both = CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![
             environment("1a5", Disposition::Served, true),
@@ -244,6 +249,7 @@ fn only_a_whole_cycle_forgets_an_environment() {
     assert_eq!(status.registries().len(), 2);
     // A cycle that failed somewhere does not name 1a9: it is kept.
     let partial = CycleReport {
+        clusters: Vec::new(),
         failures: vec![aws_down()],
         environments: vec![environment("1a5", Disposition::Served, true)],
     };
@@ -257,6 +263,7 @@ fn only_a_whole_cycle_forgets_an_environment() {
     assert_eq!(status.registries().len(), 2);
     // A whole cycle without it: 1a9 was deleted or deselected.
     let one = CycleReport {
+        clusters: Vec::new(),
         failures: Vec::new(),
         environments: vec![environment("1a5", Disposition::Served, true)],
     };
