@@ -12,13 +12,16 @@
 //!   someone else's, or already up to date;
 //! - [`service_account`]: the guarded JSON patch that names the Secret in a
 //!   ServiceAccount's `imagePullSecrets`;
-//! - [`names`]: the API server's rules for names, label keys and values.
+//! - [`names`]: the API server's rules for names, label keys and values;
+//! - [`lease`]: leader election over a Lease, as a state machine (what to
+//!   write, whether this replica leads).
 //!
 //! The client that reads and writes a cluster comes next, beside these;
 //! until it does, the configuration refuses Kubernetes targets
 //! (`daemon::config`).
 
 pub mod glob;
+pub mod lease;
 pub mod names;
 pub mod namespaces;
 pub mod pull_secret;
