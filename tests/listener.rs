@@ -332,14 +332,7 @@ async fn a_flood_of_idle_connections_does_not_stop_the_refresh() {
         .expect("/ping again");
     assert_eq!(pong, "pong!");
     // Every connection closed for being one too many was counted.
-    let metrics = support::http()
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::listener_get(&address, "/metrics").await.1;
     let refused: f64 = metrics
         .lines()
         .find_map(|line| {

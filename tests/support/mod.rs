@@ -20,6 +20,18 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// GET `path` from the daemon's listener at `address`: the status and the
+/// body.
+pub async fn listener_get(address: &str, path: &str) -> (u16, String) {
+    let response = http()
+        .get(format!("http://{address}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {path} from the listener: {err}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("the body"))
+}
+
 /// A TCP server that accepts connections and never answers (a hung Rancher,
 /// a metadata service behind a hop limit). Returns its `http://` URL and a
 /// count of the connections it accepted.
