@@ -41,6 +41,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
+pub use faults::APF_MESSAGE;
 pub use kinds::Resource;
 use state::{Denial, SimState};
 
