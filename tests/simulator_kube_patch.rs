@@ -140,9 +140,8 @@ async fn patches_keep_a_secrets_type() {
     );
 }
 
-fn applied(manager: &str, pull: &[&str]) -> serde_json::Value {
+fn applied(pull: &[&str]) -> serde_json::Value {
     let entries: Vec<_> = pull.iter().map(|n| json!({"name": n})).collect();
-    let _ = manager;
     json!({"apiVersion": "v1", "kind": "ServiceAccount",
         "metadata": {"name": "default", "namespace": "team-a"}, "imagePullSecrets": entries})
 }
@@ -150,7 +149,7 @@ fn applied(manager: &str, pull: &[&str]) -> serde_json::Value {
 #[tokio::test]
 async fn apply_needs_a_manager_and_conflicts_name_the_other_one() {
     let sim = with_pull_secret().await;
-    let resp = patch(&sim, SA, APPLY, &applied("m", &["ecr"])).await;
+    let resp = patch(&sim, SA, APPLY, &applied(&["ecr"])).await;
     assert_eq!(
         resp.assert_status(422, "Invalid")["message"],
         "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
@@ -169,7 +168,7 @@ async fn apply_needs_a_manager_and_conflicts_name_the_other_one() {
         &sim,
         &format!("{SA}?fieldManager=ecr-updater"),
         APPLY,
-        &applied("m", &["ecr"]),
+        &applied(&["ecr"]),
     )
     .await;
     let body = resp.assert_status(409, "Conflict");
@@ -185,7 +184,7 @@ async fn apply_needs_a_manager_and_conflicts_name_the_other_one() {
         &sim,
         &format!("{SA}?fieldManager=ecr-updater&force=true"),
         APPLY,
-        &applied("m", &["ecr"]),
+        &applied(&["ecr"]),
     )
     .await;
     assert_eq!(
@@ -199,7 +198,7 @@ async fn apply_needs_a_manager_and_conflicts_name_the_other_one() {
         &sim,
         &format!("{SA}?fieldManager=ecr-updater"),
         APPLY,
-        &applied("m", &["ecr"]),
+        &applied(&["ecr"]),
     )
     .await;
     assert_eq!((resp.status, sim.resource_version()), (200, rv));

@@ -131,13 +131,9 @@ async fn a_stale_put_is_409_and_an_unconditional_one_wins() {
     first["metadata"]["labels"] = json!({"round": "1"});
     let updated = send(&sim, "PUT", &format!("{SECRETS}/ecr"), Some(&first)).await;
     assert_eq!(updated.status, 200);
-    assert!(
-        updated.rv()
-            > created["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap()
-                .to_string()
-    );
+    let rv = |text: &str| text.parse::<u64>().expect("a decimal resourceVersion");
+    let created_rv = rv(created["metadata"]["resourceVersion"].as_str().unwrap());
+    assert!(rv(&updated.rv()) > created_rv);
     let resp = send(&sim, "PUT", &format!("{SECRETS}/ecr"), Some(&first)).await;
     assert_eq!(
         resp.assert_status(409, "Conflict")["message"],

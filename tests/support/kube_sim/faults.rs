@@ -12,10 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::routes::Incoming;
 use super::state::SimState;
 use super::status::KubeError;
-use super::KubeSim;
-
-/// The body of an APF rejection (text, not a Status).
-pub const APF_MESSAGE: &str = "Too many requests, please try again later.\n";
+use super::{KubeSim, APF_MESSAGE};
 
 #[derive(Default)]
 pub struct Faults {

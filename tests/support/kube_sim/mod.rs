@@ -41,9 +41,11 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
-pub use faults::APF_MESSAGE;
 pub use kinds::Resource;
 use state::{Denial, SimState};
+
+/// The body of an APF rejection ([`KubeSim::throttle_next`]): text, not a Status.
+pub const APF_MESSAGE: &str = "Too many requests, please try again later.\n";
 
 /// The token [`KubeSim::start`] accepts, and the user it names.
 pub const TOKEN: &str = "kube-sim-token";

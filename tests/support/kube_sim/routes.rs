@@ -217,7 +217,7 @@ fn dispatch(shared: &Arc<Shared>, st: &mut SimState, inc: &Incoming) -> Response
     };
     let verb = verb(inc, &target);
     let result = authorize(st, &user, verb, &target).and_then(|()| match verb {
-        "watch" => return Ok(watch::start(shared, st, inc, &target)?.into_response()),
+        "watch" => watch::start(shared, st, inc, &target),
         "get" => writes::get(st, &target).map(reply),
         "list" => list::list(st, inc, &target).map(reply),
         "create" => writes::create(st, inc, &target, &user),

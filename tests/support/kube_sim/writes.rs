@@ -19,6 +19,7 @@ use super::status::{json_response, success, KubeError};
 use super::validate::admit;
 use super::Shared;
 
+const UNSUPPORTED_PATCH: &str = "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
 const STILL_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
 fn key(target: &Target, name: &str) -> Key {
@@ -245,7 +246,13 @@ pub fn patch(
         "application/json-patch+json" => json_patch(&old, &patch)?,
         "application/merge-patch+json" => merge_patch(&old, &patch),
         "application/strategic-merge-patch+json" => strategic(target.resource, &old, &patch),
-        _ => return Err(KubeError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json"))),
+        _ => {
+            return Err(KubeError::new(
+                415,
+                "UnsupportedMediaType",
+                UNSUPPORTED_PATCH,
+            ))
+        }
     };
     precondition(target, &result, &old)?;
     result["metadata"]["name"] = json!(name);
