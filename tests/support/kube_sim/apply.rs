@@ -1,4 +1,4 @@
-//! Server-side apply, to the extent docs/kubernetes-api.md "Writes"
+//! Server-side apply, to the extent docs/kubernetes-api.md §7
 //! describes it: field ownership per manager (leaf fields; every list is
 //! one atomic field, `imagePullSecrets` included), conflicts with other
 //! managers as 409s naming them, `force` taking ownership, and fields a

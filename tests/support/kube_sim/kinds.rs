@@ -1,5 +1,5 @@
 //! The four resources the simulator serves, with what each one's URLs,
-//! bodies and messages need (docs/kubernetes-api.md "URLs"), and the
+//! bodies and messages need (docs/kubernetes-api.md §2), and the
 //! discovery documents kubectl reads before it touches them.
 
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Lists: the resourceVersion rules (most recent, any, not older than,
 //! exact), selectors, and `limit`/`continue` pages that together form one
-//! snapshot, as docs/kubernetes-api.md "Lists" states them. A continue
+//! snapshot, as docs/kubernetes-api.md §4 states them. A continue
 //! token is opaque to clients: base64url of the snapshot's resourceVersion
 //! and the last key served.
 

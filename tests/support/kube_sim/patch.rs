@@ -1,4 +1,4 @@
-//! The three classic patch formats (docs/kubernetes-api.md "Writes"):
+//! The three classic patch formats (docs/kubernetes-api.md §7):
 //! JSON patch (RFC 6902, every failure including a failed `test` is a 422),
 //! JSON merge patch (RFC 7386) and strategic merge patch, whose lists are
 //! replaced whole unless the type tags them mergeable: among our resources

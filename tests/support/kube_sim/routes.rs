@@ -1,5 +1,5 @@
 //! The HTTP side: a request in, a response out. The path picks discovery or
-//! a resource (docs/kubernetes-api.md "URLs"), then come faults, the bearer
+//! a resource (docs/kubernetes-api.md §1, §2, §12), then come faults, the bearer
 //! token, RBAC and the verb's handler. Everything but a watch's stream runs
 //! under one lock on the state, so the request log is in serving order.
 

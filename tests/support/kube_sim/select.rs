@@ -1,5 +1,5 @@
 //! Label and field selectors, with the grammar and the errors of
-//! docs/kubernetes-api.md "Lists": `!=` and `notin` also match objects
+//! docs/kubernetes-api.md §4: `!=` and `notin` also match objects
 //! without the label; field selectors know only a few fields per resource.
 
 use serde_json::Value;

@@ -5,7 +5,7 @@
 //! history no longer reaches back far enough.
 //!
 //! A write whose result equals the stored object is a no-op: no new
-//! resourceVersion, no event (docs/kubernetes-api.md "No-op writes").
+//! resourceVersion, no event (docs/kubernetes-api.md §6).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, SystemTime};

@@ -1,6 +1,6 @@
 //! Errors as the apiserver words them: a `Status` body (`kind: Status`,
 //! `apiVersion: v1`, `status: Failure`, message, reason, details, code) with
-//! the exact messages of docs/kubernetes-api.md "Error bodies", so that a
+//! the exact messages of docs/kubernetes-api.md §3, so that a
 //! client's error handling is tested against the real strings.
 
 use axum::http::{header, HeaderValue, StatusCode};

@@ -1,6 +1,6 @@
 //! What the apiserver does to a body before storing it: defaulting, the
-//! per-resource rules (Secrets above all, docs/kubernetes-api.md "Secrets",
-//! "Namespaces", "ServiceAccounts", "Leases") and the 422s they give.
+//! per-resource rules (Secrets above all) and the 422s they give
+//! (docs/kubernetes-api.md §8 to §11).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -1,5 +1,5 @@
 //! Watches: HTTP 200 and a chunked stream of one JSON event per line
-//! (docs/kubernetes-api.md "Watches"). A resourceVersion older than the
+//! (docs/kubernetes-api.md §5). A resourceVersion older than the
 //! history is still answered 200, with a single ERROR event carrying a 410
 //! Status, then the end of the stream. Selectors turn an object that starts
 //! matching into ADDED and one that stops into DELETED. Bookmarks (when

@@ -1,5 +1,5 @@
 //! Get, create, update, patch and delete of one object
-//! (docs/kubernetes-api.md "Writes", "Namespaces", "Leases"): 201 on
+//! (docs/kubernetes-api.md §6, §7, §10, §11): 201 on
 //! create, AlreadyExists, optimistic 409s on a stale resourceVersion,
 //! unconditional PUTs except for Leases (which a PUT may create), 403 for
 //! creates in a terminating namespace, Secret deletes answered by a Success
