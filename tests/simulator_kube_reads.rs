@@ -279,3 +279,15 @@ async fn list_resource_versions_follow_the_rules() {
     .await;
     gone.assert_status(410, "Expired");
 }
+
+#[tokio::test]
+async fn a_removed_token_is_refused() {
+    let sim = KubeSim::start().await;
+    sim.add_token("rotated", "bob");
+    let path = "/api/v1/namespaces";
+    let before = request(&sim, "GET", path, "", None, Some("rotated")).await;
+    assert_eq!(before.status, 200);
+    sim.remove_token("rotated");
+    let after = request(&sim, "GET", path, "", None, Some("rotated")).await;
+    after.assert_status(401, "Unauthorized");
+}

@@ -234,3 +234,46 @@ async fn faults_fail_matching_requests_and_the_log_counts_them() {
     assert!(sim.requests().is_empty());
     assert!(sim.get(Resource::Secrets, "team-a", "s").is_some());
 }
+
+#[tokio::test]
+async fn a_bookmark_comes_about_two_seconds_before_the_deadline() {
+    let sim = team_a().await;
+    let rv = sim.resource_version();
+    let path = format!(
+        "{SECRETS}?watch=true&allowWatchBookmarks=true&timeoutSeconds=3&resourceVersion={rv}"
+    );
+    let mut events = watch(&sim, &path).await;
+    let bookmark = events.expect("BOOKMARK").await;
+    assert_eq!(bookmark["metadata"]["resourceVersion"], rv.to_string());
+    assert!(events.next().await.is_none(), "then the deadline ends it");
+}
+
+#[tokio::test]
+async fn send_initial_events_streams_the_list_then_a_marked_bookmark() {
+    let sim = team_a().await;
+    send(&sim, "POST", SECRETS, Some(&opaque("s", json!({})))).await;
+    let query = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan";
+    let path = format!("{SECRETS}?{query}&allowWatchBookmarks=true");
+    let mut events = watch(&sim, &path).await;
+    assert_eq!(events.expect("ADDED").await["metadata"]["name"], "s");
+    let end = events.expect("BOOKMARK").await;
+    assert_eq!(
+        end["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+    assert_eq!(
+        end["metadata"]["resourceVersion"],
+        sim.resource_version().to_string()
+    );
+    send(&sim, "DELETE", &format!("{SECRETS}/s"), None).await;
+    events.expect("DELETED").await;
+    // Without bookmarks, or a match without sendInitialEvents: invalid.
+    let resp = get(&sim, &format!("{SECRETS}?{query}")).await;
+    resp.assert_status(422, "Invalid");
+    let resp = get(
+        &sim,
+        &format!("{SECRETS}?watch=true&resourceVersionMatch=NotOlderThan"),
+    )
+    .await;
+    resp.assert_status(422, "Invalid");
+}

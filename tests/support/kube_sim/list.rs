@@ -30,7 +30,7 @@ pub fn in_scope(target: &Target, key: &Key, selectors: &Selectors, object: &Valu
 }
 
 /// 422 for invalid ListOptions.
-fn invalid_options(field: &str, detail: &str) -> KubeError {
+pub fn invalid_options(field: &str, detail: &str) -> KubeError {
     let message = format!("ListOptions.meta.k8s.io \"\" is invalid: {field}: Forbidden: {detail}");
     let text = format!("Forbidden: {detail}");
     KubeError {

@@ -148,6 +148,11 @@ impl KubeSim {
         self.shared.lock().tokens.insert(token.into(), user.into());
     }
 
+    /// Refuses `token` from now on (401), as after a rotation.
+    pub fn remove_token(&self, token: &str) {
+        self.shared.lock().tokens.remove(token);
+    }
+
     /// Requests without an `Authorization` header run as `system:anonymous`
     /// (an apiserver with `--anonymous-auth` and a permissive authorizer).
     /// kubectl needs it over plain HTTP: client-go sends credentials only

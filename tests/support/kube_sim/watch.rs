@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
-use super::list::{in_scope, parse_rv, selectors};
+use super::list::{in_scope, invalid_options, parse_rv, selectors};
 use super::routes::{Incoming, Target};
 use super::select::Selectors;
 use super::state::{Event, EventType, SimState, WatchControl};
@@ -73,6 +73,7 @@ pub fn start(
     target: &Target,
 ) -> Result<Response, KubeError> {
     let selectors = selectors(inc, target.resource)?;
+    let streaming = send_initial_events(inc)?;
     let asked = inc
         .param("resourceVersion")
         .filter(|v| !v.is_empty() && *v != "0");
@@ -89,13 +90,14 @@ pub fn start(
         shared: shared.clone(),
         target: target.clone(),
         selectors,
-        last: asked.unwrap_or(st.rv),
+        last: asked.filter(|_| !streaming).unwrap_or(st.rv),
         bookmarks: inc.flag("allowWatchBookmarks"),
         deadline: Instant::now() + timeout,
         tx,
     };
     let initial = match asked {
         Some(rv) if rv < st.compacted => Err(too_old(rv, st.compacted)),
+        _ if streaming => Ok(watcher.streamed_list(st)),
         Some(_) => Ok(Vec::new()),
         None => Ok(watcher.initial_events(st)),
     };
@@ -112,6 +114,31 @@ pub fn start(
     Ok((StatusCode::OK, headers, body).into_response())
 }
 
+/// Whether the watch streams its initial list (`sendInitialEvents=true`,
+/// which needs `resourceVersionMatch=NotOlderThan` and bookmarks); a
+/// `resourceVersionMatch` without it is invalid.
+fn send_initial_events(inc: &Incoming) -> Result<bool, KubeError> {
+    let matching = inc.param("resourceVersionMatch").filter(|m| !m.is_empty());
+    if !inc.flag("sendInitialEvents") {
+        return match matching {
+            Some(_) => Err(invalid_options(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            )),
+            None => Ok(false),
+        };
+    }
+    if matching != Some("NotOlderThan") {
+        let why = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan";
+        return Err(invalid_options("sendInitialEvents", why));
+    }
+    if !inc.flag("allowWatchBookmarks") {
+        let why = "sendInitialEvents requires setting allowWatchBookmarks to true";
+        return Err(invalid_options("allowWatchBookmarks", why));
+    }
+    Ok(true)
+}
+
 fn too_old(rv: u64, compacted: u64) -> KubeError {
     KubeError::expired(format!("too old resource version: {rv} ({compacted})"))
 }
@@ -125,6 +152,20 @@ impl Watcher {
             .filter(|(key, object)| in_scope(&self.target, key, &self.selectors, object))
             .map(|(_, object)| line("ADDED", object))
             .collect()
+    }
+
+    /// The initial events of a streamed list, closed by the bookmark that
+    /// marks their end (annotation `k8s.io/initial-events-end`).
+    fn streamed_list(&self, st: &SimState) -> Vec<Bytes> {
+        let mut lines = self.initial_events(st);
+        let resource = self.target.resource;
+        let object = json!({
+            "kind": resource.kind(), "apiVersion": resource.api_version(),
+            "metadata": {"resourceVersion": st.rv.to_string(),
+                "annotations": {"k8s.io/initial-events-end": "true"}},
+        });
+        lines.push(line("BOOKMARK", &object));
+        lines
     }
 
     /// The line an event becomes for this watch, if any.
