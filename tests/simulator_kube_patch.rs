@@ -231,3 +231,21 @@ async fn apply_creates_and_drops_fields_it_no_longer_applies() {
         200
     );
 }
+
+#[tokio::test]
+async fn apply_takes_yaml_too() {
+    let sim = with_pull_secret().await;
+    let yaml = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: team-a\nimagePullSecrets:\n- name: ecr\n";
+    let url = format!("{}{SA}?fieldManager=ecr-updater&force=true", sim.url());
+    let resp = support::http()
+        .patch(url)
+        .bearer_auth(support::kube_sim::TOKEN)
+        .header("content-type", APPLY)
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["imagePullSecrets"], json!([{"name": "ecr"}]));
+}

@@ -318,3 +318,41 @@ async fn leases_put_creates_requires_a_resource_version_and_races() {
         .unwrap()
         .contains("cannot create resource \"leases\" in API group \"coordination.k8s.io\""));
 }
+
+#[tokio::test]
+async fn immutable_secrets_keep_their_data_and_size_is_bounded() {
+    let sim = team_a().await;
+    let mut secret =
+        json!({"metadata": {"name": "frozen"}, "data": {"a": "eA=="}, "immutable": true});
+    let created = send(&sim, "POST", SECRETS, Some(&secret)).await.body;
+    secret = created.clone();
+    secret["data"]["a"] = json!("eQ==");
+    let resp = send(&sim, "PUT", &format!("{SECRETS}/frozen"), Some(&secret)).await;
+    assert_eq!(
+        resp.assert_status(422, "Invalid")["message"],
+        "Secret \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+    );
+    let mut labelled = created.clone();
+    labelled["metadata"]["labels"] = json!({"still": "writable"});
+    let resp = send(&sim, "PUT", &format!("{SECRETS}/frozen"), Some(&labelled)).await;
+    assert_eq!(resp.status, 200, "metadata stays writable");
+    use base64::Engine;
+    let big = base64::engine::general_purpose::STANDARD.encode(vec![b'x'; 1_048_577]);
+    let huge = json!({"metadata": {"name": "huge"}, "data": {"blob": big}});
+    let resp = send(&sim, "POST", SECRETS, Some(&huge)).await;
+    assert_eq!(
+        resp.assert_status(422, "Invalid")["message"],
+        "Secret \"huge\" is invalid: data: Too long: may not be more than 1048576 bytes"
+    );
+}
+
+#[tokio::test]
+async fn system_namespaces_may_not_be_deleted() {
+    let sim = KubeSim::start().await;
+    sim.add_namespace("kube-system", &[]);
+    let resp = send(&sim, "DELETE", "/api/v1/namespaces/kube-system", None).await;
+    assert_eq!(
+        resp.assert_status(403, "Forbidden")["message"],
+        "namespaces \"kube-system\" is forbidden: this namespace may not be deleted"
+    );
+}

@@ -43,7 +43,13 @@ impl Incoming {
         value.split(';').next().unwrap_or("").trim()
     }
 
-    /// The body as JSON (YAML for apply is accepted when it is JSON).
+    /// The body as YAML (apply's format; JSON is YAML too).
+    pub fn yaml(&self) -> Result<Value, KubeError> {
+        serde_yaml_ng::from_slice(&self.body)
+            .map_err(|err| KubeError::bad_request(format!("error decoding YAML: {err}")))
+    }
+
+    /// The body as JSON.
     pub fn json(&self) -> Result<Value, KubeError> {
         serde_json::from_slice(&self.body).map_err(|err| {
             KubeError::bad_request(format!(

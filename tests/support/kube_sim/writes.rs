@@ -20,6 +20,8 @@ use super::validate::admit;
 use super::Shared;
 
 const UNSUPPORTED_PATCH: &str = "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json";
+/// Namespaces the lifecycle admission never lets go.
+const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
 const STILL_TERMINATING: &str = "The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.";
 
 fn key(target: &Target, name: &str) -> Key {
@@ -275,7 +277,7 @@ fn apply_patch(
         let message = "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch";
         return Err(KubeError::new(422, "Invalid", message));
     };
-    let mut config = inc.json()?;
+    let mut config = inc.yaml()?;
     if !config["metadata"]["managedFields"].is_null() {
         return Err(KubeError::bad_request("metadata.managedFields must be nil"));
     }
@@ -318,6 +320,16 @@ pub fn delete(st: &mut SimState, target: &Target) -> Result<Response, KubeError>
         .ok_or_else(|| KubeError::not_found(target.resource, &name))?;
     match target.resource {
         Resource::Namespaces => {
+            if IMMORTAL.contains(&name.as_str()) {
+                let message = format!(
+                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+                );
+                let details = json!({"name": name, "kind": "namespaces"});
+                return Err(KubeError {
+                    details,
+                    ..KubeError::new(403, "Forbidden", message)
+                });
+            }
             if st.terminating(&name) {
                 return Err(KubeError::conflict_because(
                     target.resource,
