@@ -83,7 +83,6 @@ pub struct SimState {
     pub denials: Vec<Denial>,
     pub faults: Faults,
     pub requests: Vec<SimRequest>,
-    pub latency: Duration,
     /// When a new namespace gets its `default` ServiceAccount (`None`: never).
     pub default_sa_delay: Option<Duration>,
     /// Namespaces created since the routes last looked, awaiting their SA.
@@ -130,7 +129,6 @@ impl SimState {
             denials: Vec::new(),
             faults: Faults::default(),
             requests: Vec::new(),
-            latency: Duration::ZERO,
             default_sa_delay: Some(Duration::ZERO),
             pending_default_sa: Vec::new(),
             bookmark_interval: Duration::from_secs(60),
