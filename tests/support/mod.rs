@@ -3,6 +3,9 @@
 pub mod aws_front;
 pub mod daemon;
 pub mod hostile;
+pub mod kube_api;
+pub mod kube_sim;
+pub mod kube_tools;
 pub mod kubelet;
 pub mod moto;
 pub mod oci_registry;
