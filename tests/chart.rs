@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rancher_ecr_credentials::config_file::ConfigFile;
+use serde::Deserialize;
 use serde_yaml_ng::Value;
 use support::kube_tools::helm_path;
 
@@ -55,8 +56,6 @@ fn render(extra: &[&str]) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-use serde::Deserialize;
-
 fn find<'a>(documents: &'a [Value], kind: &str) -> Vec<&'a Value> {
     (documents.iter())
         .filter(|d| d["kind"].as_str() == Some(kind))
@@ -74,23 +73,34 @@ fn the_chart_lints() {
     let values = format!("{CHART}/ci/test-values.yaml");
     let output = helm(&["lint", "--strict", CHART, "-f", &values]);
     assert!(output.status.success(), "{}", text(&output));
-    assert!(text(&output).contains("0 chart(s) failed"), "{}", text(&output));
+    assert!(
+        text(&output).contains("0 chart(s) failed"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
 fn the_chart_version_is_the_crates() {
-    let chart: Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join(CHART).join("Chart.yaml")).unwrap())
-            .unwrap();
+    let chart: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(root().join(CHART).join("Chart.yaml")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(chart["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
-    assert_eq!(chart["appVersion"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn two_replicas_with_the_pod_name_as_identity() {
     let documents = render(&[]).unwrap();
     let deployment = one(&documents, "Deployment");
-    assert_eq!(deployment["metadata"]["namespace"].as_str(), Some(NAMESPACE));
+    assert_eq!(
+        deployment["metadata"]["namespace"].as_str(),
+        Some(NAMESPACE)
+    );
     assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(2));
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
@@ -102,14 +112,23 @@ fn two_replicas_with_the_pod_name_as_identity() {
     let args: Vec<&str> = (container["args"].as_sequence().unwrap().iter())
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(args, ["--config", "/etc/rancher-ecr-credentials/config.toml"]);
+    assert_eq!(
+        args,
+        ["--config", "/etc/rancher-ecr-credentials/config.toml"]
+    );
     let env = container["env"].as_sequence().unwrap();
-    let pod_name = env.iter().find(|e| e["name"].as_str() == Some("POD_NAME")).unwrap();
+    let pod_name = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("POD_NAME"))
+        .unwrap();
     assert_eq!(
         pod_name["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
         Some("metadata.name")
     );
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/ping"));
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/ping")
+    );
     assert_eq!(
         container["securityContext"]["readOnlyRootFilesystem"].as_bool(),
         Some(true)
@@ -150,7 +169,11 @@ fn the_least_rbac_that_works() {
     assert_eq!(
         cluster,
         [
-            ("".into(), "namespaces".into(), verbs(&["get", "list", "watch"])),
+            (
+                "".into(),
+                "namespaces".into(),
+                verbs(&["get", "list", "watch"])
+            ),
             (
                 "".into(),
                 "secrets".into(),
@@ -185,7 +208,10 @@ fn rendered_config(documents: &[Value]) -> String {
     let secret = (find(documents, "Secret").into_iter())
         .find(|s| s["stringData"]["config.toml"].is_string())
         .expect("the configuration Secret");
-    secret["stringData"]["config.toml"].as_str().unwrap().to_string()
+    secret["stringData"]["config.toml"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -197,10 +223,16 @@ fn the_values_become_a_configuration_file_the_daemon_reads() {
     assert_eq!(file.sources.len(), 1);
     assert_eq!(file.sources[0].name, "prod");
     assert_eq!(file.sources[0].region, "eu-west-1");
-    assert_eq!(file.sources[0].registry_ids, ["210987654321", "123456789012"]);
+    assert_eq!(
+        file.sources[0].registry_ids,
+        ["210987654321", "123456789012"]
+    );
     assert_eq!(file.targets.len(), 1);
     let election = file.leader_election.as_ref().expect("[leader_election]");
-    assert!(text.contains(&format!("namespace = \"{NAMESPACE}\"")), "{text}");
+    assert!(
+        text.contains(&format!("namespace = \"{NAMESPACE}\"")),
+        "{text}"
+    );
     assert!(format!("{election:?}").contains(NAMESPACE), "{election:?}");
     // A new configuration rolls the pods.
     let deployment = one(&documents, "Deployment");
@@ -214,15 +246,23 @@ fn the_values_become_a_configuration_file_the_daemon_reads() {
 #[test]
 fn mistakes_are_refused_with_what_to_set() {
     let missing = render(&["--set", "sources[0].region="]).unwrap_err();
-    assert!(missing.contains("sources: prod needs a region"), "{missing}");
+    assert!(
+        missing.contains("sources: prod needs a region"),
+        "{missing}"
+    );
     let unguarded = render(&["--set", "leaderElection.enabled=false"]).unwrap_err();
     assert!(
         unguarded.contains("replicaCount above 1 needs leaderElection.enabled"),
         "{unguarded}"
     );
     // One replica needs no election, and gets no Lease permissions.
-    let single = render(&["--set", "leaderElection.enabled=false", "--set", "replicaCount=1"])
-        .unwrap();
+    let single = render(&[
+        "--set",
+        "leaderElection.enabled=false",
+        "--set",
+        "replicaCount=1",
+    ])
+    .unwrap();
     assert!(find(&single, "Role").is_empty());
     assert!(!rendered_config(&single).contains("[leader_election]"));
 }
