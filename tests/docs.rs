@@ -348,3 +348,39 @@ fn parse_ecr_host(host: &str) -> Result<(), String> {
         .map(drop)
         .map_err(|err| format!("{err:?}"))
 }
+
+/// The README's account of the health listener's limits says what the code
+/// enforces (src/daemon/health/connections.rs).
+#[test]
+fn readme_listener_limits_match_the_code() {
+    use rancher_ecr_credentials::daemon::health::{
+        HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_SIZE, REQUEST_TIMEOUT,
+    };
+    let readme = read("README.md");
+    let start = readme
+        .find("Whoever reaches it cannot starve the refresh")
+        .expect("the README's listener paragraph");
+    let paragraph: String = readme[start..]
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for said in [
+        format!("serves at most {MAX_CONNECTIONS} connections at once"),
+        format!(
+            "not complete {} s after it opened",
+            HEADER_READ_TIMEOUT.as_secs()
+        ),
+        format!("within {} s of its request", REQUEST_TIMEOUT.as_secs()),
+        format!("a head over {} KiB with `431`", MAX_HEADER_SIZE / 1024),
+        format!("the descriptors of {MAX_CONNECTIONS} connections at most"),
+        "rancher_ecr_credentials_health_connections_refused_total".to_string(),
+    ] {
+        assert!(
+            paragraph.contains(&said),
+            "README.md should say {said:?}: {paragraph}"
+        );
+    }
+}

@@ -199,14 +199,7 @@ async fn healthz_lists_environments_and_new_ones_are_picked_up() {
     daemon.wait_for_output("next refresh in").await;
     assert!(written(&sim, "1a5") && written(&sim, "1a9"));
 
-    let body: serde_json::Value = support::http()
-        .get(format!("http://{address}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = healthz(&address).await;
     let environments = body["environments"].as_array().expect("a list");
     let by_id = |id: &str| {
         environments
@@ -247,14 +240,7 @@ async fn healthz_lists_environments_and_new_ones_are_picked_up() {
         1,
         "logged once, not every cycle: {output}"
     );
-    let metrics = support::http()
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::listener_get(&address, "/metrics").await.1;
     assert!(
         metrics.contains("rancher_ecr_credentials_environments{state=\"skipped\"} 2"),
         "{metrics}"
@@ -270,13 +256,8 @@ async fn healthz_is_red_while_a_named_environment_is_missing() {
     let mut daemon = spawn(&env_for(&sim, USER_KEY, "Default,nowhere"), &[]);
     let address = daemon.health_address().await;
     daemon.wait_for_output("next refresh in").await;
-    let response = support::http()
-        .get(format!("http://{address}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let (status, body) = healthz(&address).await;
+    assert_eq!(status, 503);
     let nowhere = body["environments"]
         .as_array()
         .unwrap()
@@ -355,12 +336,7 @@ async fn an_account_key_without_rancher_environments_writes_nothing() {
     let mut daemon = spawn(&env, &[]);
     let address = daemon.health_address().await;
     daemon.wait_for_output("retrying in").await;
-    let response = support::http()
-        .get(format!("http://{address}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(healthz(&address).await.0, 503);
     assert!(daemon.is_running());
     daemon.terminate().await;
     assert!(sim.requests().iter().all(|r| r.method == "GET"));
@@ -369,12 +345,8 @@ async fn an_account_key_without_rancher_environments_writes_nothing() {
 
 /// GET /healthz: the status code and the body.
 async fn healthz(address: &str) -> (u16, serde_json::Value) {
-    let response = support::http()
-        .get(format!("http://{address}/healthz"))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+    let (status, body) = support::listener_get(address, "/healthz").await;
+    (status, serde_json::from_str(&body).expect("JSON"))
 }
 
 /// The /healthz entry of environment `id`, null while it has none.
@@ -441,14 +413,7 @@ async fn a_slow_environment_is_late_and_the_others_are_refreshed_on_time() {
             d.output().matches("next refresh in").count() >= 3
         })
         .await;
-    let metrics = support::http()
-        .get(format!("http://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::listener_get(&address, "/metrics").await.1;
     let output = daemon.output();
     assert!(
         !written(&sim, SLOW),

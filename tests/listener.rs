@@ -331,5 +331,16 @@ async fn a_flood_of_idle_connections_does_not_stop_the_refresh() {
         .await
         .expect("/ping again");
     assert_eq!(pong, "pong!");
+    // Every connection closed for being one too many was counted.
+    let metrics = support::listener_get(&address, "/metrics").await.1;
+    let refused: f64 = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("rancher_ecr_credentials_health_connections_refused_total ")
+        })
+        .expect("the refused-connections counter")
+        .parse()
+        .unwrap();
+    assert!(refused >= 1.0, "{metrics}");
     stop(daemon).await;
 }

@@ -54,14 +54,7 @@ async fn ping_answers_pong() {
     let sim = support::two_environments().await;
     let mut daemon = spawn(&base_env(&format!("{}/v1", sim.url())), &[]);
     let address = daemon.health_address().await;
-    let body = support::http()
-        .get(format!("http://{address}/ping"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = support::listener_get(&address, "/ping").await.1;
     assert_eq!(body, "pong!");
     let (status, _) = daemon.terminate().await;
     assert!(status.success());

@@ -190,30 +190,11 @@ fn version_names_the_release_and_its_commit() {
     );
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
 /// The newest of the files the binary is built from, and its time.
 fn newest_source() -> (PathBuf, SystemTime) {
-    let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs"]
-        .iter()
-        .map(|f| repo().join(f))
-        .collect();
-    let mut dirs = vec![repo().join("src")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
+    release_binary::sources()
         .into_iter()
-        .filter_map(|f| modified(&f).map(|t| (f, t)))
+        .filter_map(|f| release_binary::modified(&f).map(|t| (f, t)))
         .max_by_key(|(_, t)| *t)
         .expect("sources")
 }
@@ -241,7 +222,7 @@ fn a_second_build_at_another_path_is_the_same_bytes() {
         .unwrap_or_else(|e| panic!("{}: {e}: {rerun}", again_path.display()));
     let (source, changed) = newest_source();
     assert!(
-        modified(&again_path) >= Some(changed),
+        release_binary::modified(&again_path) >= Some(changed),
         "{} is older than {}: {rerun}",
         again_path.display(),
         source.display()

@@ -160,4 +160,6 @@ impl ConfigFile {
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

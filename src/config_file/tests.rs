@@ -1,33 +1,9 @@
 //! Tests of the file grammar: sources decided, every mistake at its place.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::fixtures::{full, secret_file};
 use super::*;
-
-const FULL: &str = r#"
-[[source]]            # an AWS identity in one region
-name = "prod-eu"
-region = "eu-west-1"
-registry_ids = ["210987654321"]      # optional
-role_arn = "arn:aws:iam::210987654321:role/ecr-pull"   # optional
-external_id = "ext-42"               # optional
-aliases = { "registry.example.com" = "210987654321.dkr.ecr.eu-west-1.amazonaws.com" }
-[[target]]            # a Rancher and the environments to serve
-url = "http://rancher:8080/v2-beta"
-access_key = "ACCESSKEY"
-secret_key_file = "SECRET_FILE"   # or secret_key
-environments = ["prod", "1a9"]             # or "all"
-sources = ["prod-eu"]                      # default: every source
-auto_create = false
-"#;
-
-fn secret_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("config-file-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
 
 fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
     ConfigFile::parse(Path::new("/etc/recc.toml"), text)
@@ -35,11 +11,6 @@ fn parse(text: &str) -> Result<ConfigFile, ConfigFileError> {
 
 fn error(text: &str) -> ConfigFileError {
     parse(text).unwrap_err()
-}
-
-fn full(secret_name: &str) -> String {
-    let secret = secret_file(secret_name, "SecretFromFile\n");
-    FULL.replace("SECRET_FILE", secret.to_str().unwrap())
 }
 
 #[test]

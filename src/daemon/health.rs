@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use connections::MAX_CONNECTIONS;
+pub use connections::{HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_SIZE, REQUEST_TIMEOUT};
 
 use crate::daemon::metrics::Metrics;
 use crate::daemon::status::Status;
@@ -49,8 +49,11 @@ pub async fn bind(
         .route("/ping", get(|| async { "pong!" }))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .with_state(Shared { status, metrics });
-    Ok((bound, connections::serve(listener, app)))
+        .with_state(Shared {
+            status,
+            metrics: metrics.clone(),
+        });
+    Ok((bound, connections::serve(listener, app, metrics)))
 }
 
 /// `--health-probe`: GET /ping on the local port, as a container

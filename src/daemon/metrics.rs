@@ -65,6 +65,8 @@ pub struct Metrics {
     last_success: Family<RegistryLabels, TimestampGauge>,
     token_expiry: Family<RegistryLabels, TimestampGauge>,
     cycles: Counter,
+    /// Connections the health listener closed at once, being full.
+    refused: Counter,
     environments: Family<StateLabels, Gauge>,
     failures: Family<CauseLabels, Counter>,
     aws_duration: Family<OperationLabels, Histogram>,
@@ -99,6 +101,7 @@ impl Metrics {
             last_success: Family::default(),
             token_expiry: Family::default(),
             cycles: Counter::default(),
+            refused: Counter::default(),
             environments: Family::default(),
             failures: Family::default(),
             aws_duration: Family::new_with_constructor(request_histogram),
@@ -145,8 +148,18 @@ impl Metrics {
             "Duration of Rancher API requests, by method",
             metrics.rancher_duration.clone(),
         );
+        registry.register(
+            "health_connections_refused",
+            "Connections the health listener closed as soon as it accepted them, being full",
+            metrics.refused.clone(),
+        );
         metrics.registry = Mutex::new(registry);
         metrics
+    }
+
+    /// The health listener was full and closed a new connection.
+    pub fn listener_refused(&self) {
+        self.refused.inc();
     }
 
     pub fn cycle_started(&self) {

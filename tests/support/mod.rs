@@ -3,6 +3,9 @@
 pub mod aws_front;
 pub mod daemon;
 pub mod hostile;
+pub mod kube_api;
+pub mod kube_sim;
+pub mod kube_tools;
 pub mod kubelet;
 pub mod moto;
 pub mod oci_registry;
@@ -18,6 +21,18 @@ pub mod tls_front;
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+/// GET `path` from the daemon's listener at `address`: the status and the
+/// body.
+pub async fn listener_get(address: &str, path: &str) -> (u16, String) {
+    let response = http()
+        .get(format!("http://{address}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {path} from the listener: {err}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("the body"))
 }
 
 /// A TCP server that accepts connections and never answers (a hung Rancher,

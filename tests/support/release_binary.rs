@@ -85,12 +85,12 @@ pub fn build(targets: &[&str]) -> Vec<PathBuf> {
     targets.iter().map(|target| require(target)).collect()
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
+pub fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Every file the binary is built from.
-fn sources() -> Vec<PathBuf> {
+pub fn sources() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["Cargo.toml", "Cargo.lock", "build.rs"]
         .iter()
         .map(|f| repo().join(f))

@@ -5,7 +5,8 @@
 //! many of them, may hold more than a fixed share, or hold it for long:
 //!
 //! - at most [`MAX_CONNECTIONS`] at once; one more is closed as soon as it is
-//!   accepted: no queue, nothing that grows with a flood;
+//!   accepted (and counted in `/metrics`): no queue, nothing that grows with
+//!   a flood;
 //! - a request head must be complete [`HEADER_READ_TIMEOUT`] after the
 //!   connection opened or the previous response went out (hyper's own timer:
 //!   the header-read and the keep-alive idle timeout in one);
@@ -34,6 +35,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, warn};
+
+use crate::daemon::metrics::Metrics;
 
 /// Connections served at once. Each holds one descriptor and at most two
 /// buffers of [`MAX_BUF_SIZE`]: 64 is far below any usual descriptor limit
@@ -64,7 +67,7 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `app` on `listener` for as long as the process runs: an accept
 /// error is waited out, never the end of the listener.
-pub async fn serve(listener: TcpListener, app: Router) {
+pub async fn serve(listener: TcpListener, app: Router, metrics: Arc<Metrics>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut over_cap = Tally::default();
     let mut accept_errors = Tally::default();
@@ -86,6 +89,7 @@ pub async fn serve(listener: TcpListener, app: Router) {
             }
             Err(_) => {
                 drop(stream);
+                metrics.listener_refused();
                 if let Some(closed) = over_cap.add() {
                     warn!(
                         closed,

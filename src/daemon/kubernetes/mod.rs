@@ -12,7 +12,9 @@
 //!   someone else's, or already up to date;
 //! - [`service_account`]: the guarded JSON patch that names the Secret in a
 //!   ServiceAccount's `imagePullSecrets`;
-//! - [`names`]: the API server's rules for names, label keys and values.
+//! - [`names`]: the API server's rules for names, label keys and values;
+//! - [`lease`]: leader election over a Lease, as a state machine (what to
+//!   write, whether this replica leads).
 //!
 //! Beside them, the parts that talk to a cluster (docs/kubernetes.md):
 //! - [`client`]: the kube client of a target, built on first need, with
@@ -28,6 +30,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod glob;
+pub mod lease;
 pub mod names;
 pub mod namespaces;
 pub mod pull_secret;
