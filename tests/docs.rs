@@ -23,6 +23,7 @@ fn documented_configuration_files_are_accepted() {
         "README.md",
         "docs/environments.md",
         "docs/kubelet-credential-provider.md",
+        "docs/kubernetes.md",
         &format!("{ITEM}/0/README.md"),
     ] {
         let text = read(doc);

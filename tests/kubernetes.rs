@@ -92,6 +92,9 @@ async fn cluster() -> KubeSim {
 #[tokio::test(flavor = "multi_thread")]
 async fn once_writes_the_secret_and_names_it_keeping_other_entries() {
     let sim = cluster().await;
+    // Being deleted: skipped, and not a failure.
+    sim.add_namespace("team-gone", &[]);
+    sim.terminate_namespace("team-gone");
     sim.put(
         Resource::ServiceAccounts,
         json!({"metadata": {"name": "default", "namespace": "team-a"},
@@ -124,6 +127,7 @@ async fn once_writes_the_secret_and_names_it_keeping_other_entries() {
         );
     }
     assert!(sim.get(Resource::Secrets, "kube-system", SECRET).is_none());
+    assert!(sim.get(Resource::Secrets, "team-gone", SECRET).is_none());
     assert_eq!(
         pull_secrets(&sim, "team-a", "default"),
         ["someone-elses", SECRET]
@@ -131,6 +135,10 @@ async fn once_writes_the_secret_and_names_it_keeping_other_entries() {
     assert_eq!(pull_secrets(&sim, "team-b", "default"), [SECRET]);
     assert_eq!(front.token_calls(0).values().sum::<usize>(), 1);
     assert!(!output.contains(&password), "{output}");
+    assert!(
+        !output.contains(TOKEN),
+        "the cluster's bearer token: {output}"
+    );
     // A second run finds everything up to date: no write at all.
     sim.clear_requests();
     let again = run(&env(&front, &path), &["--once"]).await;
@@ -224,6 +232,34 @@ async fn watches_repair_between_refreshes_without_asking_ecr() {
     until(&mut daemon, "the deleted Secret back", || {
         sim.get(Resource::Secrets, "team-a", SECRET).is_some()
     })
+    .await;
+    // Ours tampered with (contents and type kept, data changed): put back.
+    let mut tampered = sim.get(Resource::Secrets, "team-b", SECRET).unwrap();
+    tampered["data"][".dockerconfigjson"] = json!("e30=");
+    sim.put(Resource::Secrets, tampered);
+    until(&mut daemon, "the tampered Secret repaired", || {
+        let secret = sim.get(Resource::Secrets, "team-b", SECRET).unwrap();
+        docker_config(&secret)["auths"][HOST].is_object()
+    })
+    .await;
+    // A watch answered with 410 relists; one that drops is re-established.
+    sim.compact();
+    sim.error_watches(410);
+    assert!(sim.remove(Resource::Secrets, "team-b", SECRET));
+    until(&mut daemon, "the Secret back after a 410", || {
+        sim.get(Resource::Secrets, "team-b", SECRET).is_some()
+    })
+    .await;
+    sim.drop_watches();
+    sim.add_namespace("team-after-drop", &[]);
+    until(
+        &mut daemon,
+        "a namespace served after a dropped watch",
+        || {
+            sim.get(Resource::Secrets, "team-after-drop", SECRET)
+                .is_some()
+        },
+    )
     .await;
     assert_eq!(
         front.token_calls(0).values().sum::<usize>(),

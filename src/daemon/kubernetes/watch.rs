@@ -46,7 +46,7 @@ use crate::printable::printable;
 /// Seconds after which the server ends each watch request.
 pub const WATCH_TIMEOUT: u32 = 50;
 
-/// The Secret the last cycle rendered, and the namespaces it served.
+/// The Secret the last cycle rendered, for the watches to serve with.
 #[derive(Default)]
 pub struct Held {
     secret: Mutex<Option<Arc<PullSecret>>>,
@@ -438,3 +438,6 @@ fn log_outcome(target: &str, namespace: &str, outcome: &NamespaceOutcome) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
