@@ -4,20 +4,19 @@
 //! `service_account`'s, over what these functions read.
 //!
 //! Every write names our field manager, so the server records who wrote
-//! what (kube sends no User-Agent of its own to fall back on). Secrets are
-//! read typed (k8s-openapi); ServiceAccounts are read as plain JSON, so the
-//! guarded patch tests exactly the `imagePullSecrets` the server sent, as
-//! it sent it.
+//! what (kube sends no User-Agent of its own to fall back on). Secrets and
+//! ServiceAccounts are read and written as plain JSON: the guarded patch
+//! tests exactly the `imagePullSecrets` the server sent, as it sent it, and
+//! no typed API per kind is compiled in.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::ByteString;
-use kube::api::{
-    Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PartialObjectMeta, PostParams,
-};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PartialObjectMeta};
 use kube::{Client, Resource};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::client::REQUEST_TIMEOUT;
 use super::error::{bounded, KubeError};
@@ -94,29 +93,55 @@ fn too_many(doing: &str) -> KubeError {
     }
 }
 
-/// The Secret `name` in `namespace`, if there is one.
+/// The path of a Secret (or, without `name`, of a namespace's).
+fn secret_path(namespace: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("/api/v1/namespaces/{namespace}/secrets/{name}"),
+        None => format!("/api/v1/namespaces/{namespace}/secrets"),
+    }
+}
+
+/// The Secret `name` in `namespace` as JSON, if there is one. Secrets are
+/// read and written as plain JSON, as ServiceAccounts are: one code path
+/// for both (and no typed Secret API in the binary).
 pub async fn get_secret(
     client: &Client,
     namespace: &str,
     name: &str,
-) -> Result<Option<Secret>, KubeError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+) -> Result<Option<Value>, KubeError> {
     let doing = || format!("reading Secret {namespace}/{name}");
-    bounded(doing, REQUEST_TIMEOUT, api.get_opt(name)).await
+    get_json(client, secret_path(namespace, Some(name)), doing).await
+}
+
+/// The object at `path` as JSON; `None` when there is none (404).
+async fn get_json(
+    client: &Client,
+    path: String,
+    doing: impl FnOnce() -> String + Clone,
+) -> Result<Option<Value>, KubeError> {
+    let request = http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|err| request_error(doing.clone()(), err))?;
+    match bounded(doing, REQUEST_TIMEOUT, client.request::<Value>(request)).await {
+        Ok(object) => Ok(Some(object)),
+        Err(err) if err.is_not_found() => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Creates `secret` (whose metadata names it) in `namespace`.
 pub async fn create_secret(
     client: &Client,
     namespace: &str,
-    secret: &Secret,
+    secret: &Value,
 ) -> Result<(), KubeError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let name = secret.metadata.name.as_deref().unwrap_or_default();
-    let doing = || format!("creating Secret {namespace}/{name}");
-    bounded(doing, REQUEST_TIMEOUT, api.create(&post_params(), secret))
-        .await
-        .map(drop)
+    let name = secret.pointer("/metadata/name").and_then(Value::as_str);
+    let doing = || format!("creating Secret {namespace}/{}", name.unwrap_or_default());
+    let path = format!(
+        "{}?fieldManager={FIELD_MANAGER}",
+        secret_path(namespace, None)
+    );
+    send_json(client, http::Method::POST, path, secret, doing).await
 }
 
 /// Replaces the Secret with `secret`, guarded by the resourceVersion it
@@ -124,38 +149,55 @@ pub async fn create_secret(
 pub async fn replace_secret(
     client: &Client,
     namespace: &str,
-    secret: &Secret,
+    secret: &Value,
 ) -> Result<(), KubeError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let name = secret
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let doing = || format!("replacing Secret {namespace}/{name}");
-    bounded(
-        doing,
-        REQUEST_TIMEOUT,
-        api.replace(name, &post_params(), secret),
-    )
-    .await
-    .map(drop)
+    let path = format!(
+        "{}?fieldManager={FIELD_MANAGER}",
+        secret_path(namespace, Some(name))
+    );
+    send_json(client, http::Method::PUT, path, secret, doing).await
 }
 
-fn post_params() -> PostParams {
-    PostParams {
-        dry_run: false,
-        field_manager: Some(FIELD_MANAGER.to_string()),
-    }
+/// Sends `body` as JSON with `method` to `path`; the answer is not kept.
+async fn send_json(
+    client: &Client,
+    method: http::Method,
+    path: String,
+    body: &Value,
+    doing: impl FnOnce() -> String + Clone,
+) -> Result<(), KubeError> {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body.to_string().into_bytes())
+        .map_err(|err| request_error(doing.clone()(), err))?;
+    bounded(doing, REQUEST_TIMEOUT, client.request::<Value>(request))
+        .await
+        .map(drop)
 }
 
-/// What the judgement of a Secret needs to know of one found.
-pub fn existing(secret: &Secret) -> ExistingSecret {
+/// What the judgement of a Secret needs to know of one found (its `data`
+/// decoded; a value that is not base64 counts as empty, so differs).
+pub fn existing(secret: &Value) -> ExistingSecret {
+    let decode = |value: &Value| {
+        let text = value.as_str().unwrap_or_default();
+        BASE64.decode(text).unwrap_or_default()
+    };
     ExistingSecret {
-        labels: secret.metadata.labels.clone().unwrap_or_default(),
-        annotations: secret.metadata.annotations.clone().unwrap_or_default(),
-        secret_type: secret.type_.clone(),
-        data: secret
-            .data
-            .iter()
+        labels: strings_of(&secret["metadata"]["labels"]),
+        annotations: strings_of(&secret["metadata"]["annotations"]),
+        secret_type: secret["type"].as_str().map(str::to_string),
+        data: secret["data"]
+            .as_object()
+            .into_iter()
             .flatten()
-            .map(|(key, value)| (key.clone(), value.0.clone()))
+            .map(|(key, value)| (key.clone(), decode(value)))
             .collect(),
     }
 }
@@ -168,28 +210,51 @@ pub fn secret_to_write(
     wanted: &PullSecret,
     namespace: &str,
     name: &str,
-    found: Option<&Secret>,
-) -> Secret {
-    let mut metadata = found.map(|s| s.metadata.clone()).unwrap_or_default();
-    metadata.name = Some(name.to_string());
-    metadata.namespace = Some(namespace.to_string());
-    metadata.managed_fields = None;
-    let labels = metadata.labels.get_or_insert_with(BTreeMap::new);
+    found: Option<&Value>,
+) -> Value {
+    let mut metadata = found
+        .and_then(|s| s.get("metadata"))
+        .filter(|m| m.is_object())
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    metadata["name"] = json!(name);
+    metadata["namespace"] = json!(namespace);
+    if let Some(object) = metadata.as_object_mut() {
+        object.remove("managedFields");
+    }
+    let mut labels = strings_of(&metadata["labels"]);
     labels.extend(wanted.labels.clone());
-    let annotations = metadata.annotations.get_or_insert_with(BTreeMap::new);
+    metadata["labels"] = json!(labels);
+    let mut annotations = strings_of(&metadata["annotations"]);
     annotations.remove(EXPIRES_AT_ANNOTATION);
     annotations.extend(wanted.annotations.clone());
-    if annotations.is_empty() {
-        metadata.annotations = None;
+    match (annotations.is_empty(), metadata.as_object_mut()) {
+        (true, Some(object)) => drop(object.remove("annotations")),
+        _ => metadata["annotations"] = json!(annotations),
     }
-    let bytes = wanted.config_json().expose().as_bytes().to_vec();
-    Secret {
-        metadata,
-        type_: Some(SECRET_TYPE.to_string()),
-        data: Some(BTreeMap::from([(DATA_KEY.to_string(), ByteString(bytes))])),
-        immutable: found.and_then(|s| s.immutable),
-        string_data: None,
+    let data = BASE64.encode(wanted.config_json().expose());
+    let mut secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": metadata,
+        "type": SECRET_TYPE,
+        "data": { DATA_KEY: data },
+    });
+    if let Some(immutable) = found.and_then(|s| s.get("immutable")) {
+        secret["immutable"] = immutable.clone();
     }
+    secret
+}
+
+/// A string map of a JSON object (labels, annotations); other values left
+/// out.
+fn strings_of(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// The path of a ServiceAccount (or, without `name`, of a namespace's).
@@ -207,14 +272,7 @@ pub async fn get_service_account(
     name: &str,
 ) -> Result<Option<Value>, KubeError> {
     let doing = || format!("reading ServiceAccount {namespace}/{name}");
-    let request = http::Request::get(service_account_path(namespace, Some(name)))
-        .body(Vec::new())
-        .map_err(|err| request_error(doing(), err))?;
-    match bounded(doing, REQUEST_TIMEOUT, client.request::<Value>(request)).await {
-        Ok(object) => Ok(Some(object)),
-        Err(err) if err.is_not_found() => Ok(None),
-        Err(err) => Err(err),
-    }
+    get_json(client, service_account_path(namespace, Some(name)), doing).await
 }
 
 /// Every ServiceAccount of `namespace`, as JSON.

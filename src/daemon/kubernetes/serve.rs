@@ -16,7 +16,6 @@
 //!
 //! A dry run reads and decides, and writes nothing.
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use serde_json::Value;
 
@@ -118,12 +117,12 @@ async fn serve_secret(
                 return Ok(Some(NamespaceOutcome::Conflict(conflict.to_string())));
             }
             SecretAction::Recreate => {
-                let found_type = found.as_ref().and_then(|s| s.type_.clone());
+                let found_type = found.as_ref().and_then(|s| s["type"].as_str());
                 return Ok(Some(NamespaceOutcome::Failed {
                     reason: format!(
                         "Secret {namespace}/{name} is ours but of type {:?}, which cannot be \
                          changed in place: delete it and it is created again",
-                        crate::printable::printable(found_type.as_deref().unwrap_or("Opaque"))
+                        crate::printable::printable(found_type.unwrap_or("Opaque"))
                     ),
                     label: "kubernetes_secret_type",
                     retryable: false,
@@ -150,7 +149,7 @@ async fn write(
     work: Work<'_>,
     namespace: &str,
     wanted: &PullSecret,
-    found: Option<&Secret>,
+    found: Option<&Value>,
     changes: &mut Vec<String>,
 ) -> Result<(), KubeError> {
     let secret = secret_to_write(wanted, namespace, work.secret_name, found);

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
-use crate::daemon::kubernetes::pull_secret::{Login, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::daemon::kubernetes::pull_secret::{Login, SecretAction, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::registry_host::RegistryHost;
 use crate::secret::Secret as Password;
 
@@ -32,66 +32,84 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 fn a_new_secret_is_exactly_what_the_kubelet_reads() {
     let wanted = wanted(Some(1_800_000_000));
     let secret = secret_to_write(&wanted, "team-a", "ecr-credentials", None);
-    assert_eq!(secret.metadata.name.as_deref(), Some("ecr-credentials"));
-    assert_eq!(secret.metadata.namespace.as_deref(), Some("team-a"));
+    let data = BASE64.encode(wanted.config_json().expose());
     assert_eq!(
-        secret.type_.as_deref(),
-        Some("kubernetes.io/dockerconfigjson")
+        secret,
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "ecr-credentials",
+                "namespace": "team-a",
+                "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+                "annotations": {EXPIRES_AT_ANNOTATION: "2027-01-15T08:00:00Z"},
+            },
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": data},
+        })
     );
+    // Read back, it is up to date.
     assert_eq!(
-        secret.metadata.labels,
-        Some(map(&[(MANAGED_BY_LABEL, MANAGED_BY)]))
+        wanted.judge(Some(&existing(&secret))),
+        SecretAction::UpToDate
     );
-    assert_eq!(
-        secret.metadata.annotations,
-        Some(map(&[(EXPIRES_AT_ANNOTATION, "2027-01-15T08:00:00Z")]))
-    );
-    let data = secret.data.as_ref().unwrap();
-    assert_eq!(data.keys().collect::<Vec<_>>(), [".dockerconfigjson"]);
-    assert_eq!(
-        data[".dockerconfigjson"].0,
-        wanted.config_json().expose().as_bytes()
-    );
-    assert_eq!(secret.metadata.resource_version, None);
-    assert_eq!(secret.string_data, None);
 }
 
 #[test]
 fn over_ours_others_labels_stay_and_the_version_guards() {
-    let found = Secret {
-        metadata: ObjectMeta {
-            name: Some("ecr-credentials".into()),
-            namespace: Some("team-a".into()),
-            resource_version: Some("41".into()),
-            labels: Some(map(&[(MANAGED_BY_LABEL, MANAGED_BY), ("team", "a")])),
-            annotations: Some(map(&[
-                (EXPIRES_AT_ANNOTATION, "2020-01-01T00:00:00Z"),
-                ("note", "kept"),
-            ])),
-            ..ObjectMeta::default()
+    let found = json!({
+        "metadata": {
+            "name": "ecr-credentials",
+            "namespace": "team-a",
+            "resourceVersion": "41",
+            "uid": "u-1",
+            "managedFields": [{"manager": "rancher-ecr-credentials"}],
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, "team": "a"},
+            "annotations": {EXPIRES_AT_ANNOTATION: "2020-01-01T00:00:00Z", "note": "kept"},
         },
-        type_: Some(SECRET_TYPE.into()),
-        data: Some(BTreeMap::from([
-            (DATA_KEY.to_string(), ByteString(b"{}".to_vec())),
-            ("extra".to_string(), ByteString(b"x".to_vec())),
-        ])),
-        ..Secret::default()
-    };
+        "type": SECRET_TYPE,
+        "data": {DATA_KEY: "e30=", "extra": "eA=="},
+    });
+    assert_eq!(
+        existing(&found).data,
+        BTreeMap::from([
+            (DATA_KEY.to_string(), b"{}".to_vec()),
+            ("extra".to_string(), b"x".to_vec())
+        ])
+    );
     // No expiry this time: the old annotation goes, the other stays.
-    let secret = secret_to_write(&wanted(None), "team-a", "ecr-credentials", Some(&found));
-    assert_eq!(secret.metadata.resource_version.as_deref(), Some("41"));
+    let wanted = wanted(None);
+    assert_eq!(wanted.judge(Some(&existing(&found))), SecretAction::Update);
+    let secret = secret_to_write(&wanted, "team-a", "ecr-credentials", Some(&found));
+    let metadata = &secret["metadata"];
+    assert_eq!(metadata["resourceVersion"], "41");
+    assert_eq!(metadata["uid"], "u-1");
+    assert!(metadata.get("managedFields").is_none());
     assert_eq!(
-        secret.metadata.labels,
-        Some(map(&[(MANAGED_BY_LABEL, MANAGED_BY), ("team", "a")]))
+        metadata["labels"],
+        json!({MANAGED_BY_LABEL: MANAGED_BY, "team": "a"})
     );
-    assert_eq!(secret.metadata.annotations, Some(map(&[("note", "kept")])));
-    let keys: Vec<&String> = secret.data.as_ref().unwrap().keys().collect();
+    assert_eq!(metadata["annotations"], json!({"note": "kept"}));
+    let keys: Vec<&String> = secret["data"].as_object().unwrap().keys().collect();
     assert_eq!(keys, [DATA_KEY], "the data is replaced whole");
-    // And what was sent judges as up to date when read back.
     assert_eq!(
-        wanted(None).judge(Some(&existing(&secret))),
-        crate::daemon::kubernetes::pull_secret::SecretAction::UpToDate
+        wanted.judge(Some(&existing(&secret))),
+        SecretAction::UpToDate
     );
+    // Without any annotation left, there is no annotations key at all.
+    let bare = json!({"metadata": {"name": "ecr-credentials", "annotations": {EXPIRES_AT_ANNOTATION: "x"}}});
+    let secret = secret_to_write(&wanted, "team-a", "ecr-credentials", Some(&bare));
+    assert!(secret["metadata"].get("annotations").is_none(), "{secret}");
+}
+
+#[test]
+fn odd_secrets_are_read_without_failing() {
+    let odd = json!({"metadata": {"labels": {"n": 1}}, "data": {DATA_KEY: "not base64!"}});
+    let read = existing(&odd);
+    assert!(read.labels.is_empty());
+    assert_eq!(read.secret_type, None);
+    assert_eq!(read.data[DATA_KEY], Vec::<u8>::new());
+    assert_eq!(existing(&json!(null)).data.len(), 0);
 }
 
 #[test]
