@@ -100,6 +100,14 @@ async fn once_writes_the_secret_and_names_it_keeping_other_entries() {
         json!({"metadata": {"name": "default", "namespace": "team-a"},
                "imagePullSecrets": [{"name": "someone-elses"}]}),
     );
+    // Someone else wrote the ServiceAccount between our read and our patch
+    // (the server answers our guarded patch 422): read again, patch again.
+    sim.fail_next(
+        "PATCH",
+        "/namespaces/team-b/serviceaccounts/default",
+        1,
+        422,
+    );
     let front = AwsFront::start(Script::TagRegions).await;
     let path = config(&sim, "", "");
     let result = run(&env(&front, &path), &["--once"]).await;
@@ -133,6 +141,12 @@ async fn once_writes_the_secret_and_names_it_keeping_other_entries() {
         ["someone-elses", SECRET]
     );
     assert_eq!(pull_secrets(&sim, "team-b", "default"), [SECRET]);
+    let patches = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("team-b/serviceaccounts"))
+        .count();
+    assert_eq!(patches, 2, "refused once, then sent again");
     assert_eq!(front.token_calls(0).values().sum::<usize>(), 1);
     assert!(!output.contains(&password), "{output}");
     assert!(
