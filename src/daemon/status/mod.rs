@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use crate::daemon::cycle::{CycleReport, Disposition, EnvironmentReport};
+use crate::daemon::kubernetes::election::{Leadership, Standing};
 use crate::printable::printable;
 use clusters::Clusters;
 
@@ -71,6 +72,8 @@ struct State {
 #[derive(Debug)]
 pub struct Status {
     state: Mutex<State>,
+    /// The leader election, when there is one (`[leader_election]`).
+    election: Mutex<Option<Leadership>>,
     grace: Duration,
     /// How many registries ECR should give tokens for (the configured
     /// registry ids, or the caller's one): one that never arrives, or never
@@ -85,6 +88,7 @@ impl Status {
     pub fn new(grace: Duration, expected: usize) -> Status {
         Status {
             state: Mutex::new(State::default()),
+            election: Mutex::new(None),
             grace,
             expected,
         }
@@ -320,8 +324,38 @@ impl Status {
             "registries": registries,
         });
         add_kubernetes(&mut body, &state.clusters, kubernetes);
+        drop(state);
+        let election = self.election.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(leadership) = election.as_ref() {
+            healthy = add_leader(&mut body, healthy, &leadership.standing());
+        }
         (healthy, body)
     }
+
+    /// Shows the leader election in `/healthz` from now on.
+    pub fn follow_election(&self, leadership: Leadership) {
+        *self.election.lock().unwrap_or_else(|e| e.into_inner()) = Some(leadership);
+    }
+}
+
+/// The `leader` entry; a standby is healthy while it can read the Lease
+/// (it could take over), whatever its (empty) targets say.
+fn add_leader(body: &mut Value, healthy: bool, standing: &Standing) -> bool {
+    body["leader"] = json!({
+        "leading": standing.leading,
+        "holder": standing.holder,
+        "identity": standing.identity,
+        "error": standing.error,
+    });
+    if standing.leading {
+        return healthy;
+    }
+    body["status"] = json!(if standing.reachable {
+        "standby"
+    } else {
+        "unhealthy"
+    });
+    standing.reachable
 }
 
 /// The `kubernetes` entries, and the targets never listed in `error`;
