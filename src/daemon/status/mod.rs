@@ -249,8 +249,23 @@ impl Status {
         }
     }
 
-    /// Whether every environment served is fresh, and the JSON that says so.
+    /// Whether every target is fresh (or, with an election, this replica a
+    /// healthy standby), and the JSON that says so.
     pub fn health(&self, now: SystemTime) -> (bool, Value) {
+        let (healthy, mut body) = self.targets_health(now);
+        let election = self.election.lock().unwrap_or_else(|e| e.into_inner());
+        match election.as_ref() {
+            Some(leadership) => {
+                let healthy = add_leader(&mut body, healthy, &leadership.standing());
+                (healthy, body)
+            }
+            None => (healthy, body),
+        }
+    }
+
+    /// Whether every target's registries and namespaces are fresh, and the
+    /// JSON that says so.
+    fn targets_health(&self, now: SystemTime) -> (bool, Value) {
         let state = self.state();
         // Written, not past its refresh point by more than the retry
         // window, and its token not expired. An expiry already past when
@@ -324,11 +339,6 @@ impl Status {
             "registries": registries,
         });
         add_kubernetes(&mut body, &state.clusters, kubernetes);
-        drop(state);
-        let election = self.election.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(leadership) = election.as_ref() {
-            healthy = add_leader(&mut body, healthy, &leadership.standing());
-        }
         (healthy, body)
     }
 
