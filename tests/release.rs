@@ -117,7 +117,8 @@ fn dist(arch: &str) -> PathBuf {
 }
 
 /// dist/ holds, for each platform, the binary cargo built (not an older
-/// one): static, stripped, for the right machine, under 6 MB.
+/// one): static, stripped, for the right machine, under 8 MB (6 MB until
+/// the Kubernetes target brought kube-rs; issue 16 sets 8 MB).
 #[test]
 fn release_binaries_are_static_stripped_and_small() {
     for (target, arch) in release_binary::TARGETS {
@@ -134,8 +135,8 @@ fn release_binaries_are_static_stripped_and_small() {
         assert!(!headers.interpreter, "{arch}: dynamically linked");
         assert!(!headers.symbol_table, "{arch}: not stripped");
         assert!(
-            shipped.len() < 6_000_000,
-            "{arch}: {} bytes, over the 6 MB goal",
+            shipped.len() < 8_000_000,
+            "{arch}: {} bytes, over the 8 MB goal",
             shipped.len()
         );
     }

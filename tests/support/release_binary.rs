@@ -96,7 +96,8 @@ pub fn sources() -> Vec<PathBuf> {
         .map(|f| repo().join(f))
         .filter(|f| f.exists())
         .collect();
-    let mut dirs = vec![repo().join("src")];
+    // vendor/: crates patched in for crates.io's (Cargo.toml [patch]).
+    let mut dirs = vec![repo().join("src"), repo().join("vendor")];
     while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();

@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::ByteString;
-use kube::api::{Api, ListParams, PostParams};
-use kube::Client;
+use kube::api::{
+    Api, ApiResource, DynamicObject, ListParams, ObjectMeta, PartialObjectMeta, PostParams,
+};
+use kube::{Client, Resource};
 use serde_json::Value;
 
 use super::client::REQUEST_TIMEOUT;
@@ -42,27 +44,38 @@ pub struct ObservedNamespace {
 }
 
 impl ObservedNamespace {
-    pub fn from_object(namespace: &Namespace) -> Option<ObservedNamespace> {
-        let name = namespace.metadata.name.clone()?;
-        let phase = namespace.status.as_ref().and_then(|s| s.phase.as_deref());
+    /// A namespace is `Terminating` exactly when it has a deletion
+    /// timestamp (docs/kubernetes-api.md, namespaces), so its metadata
+    /// says all.
+    pub fn from_metadata(metadata: &ObjectMeta) -> Option<ObservedNamespace> {
         Some(ObservedNamespace {
-            name,
-            labels: namespace.metadata.labels.clone().unwrap_or_default(),
-            terminating: phase == Some("Terminating")
-                || namespace.metadata.deletion_timestamp.is_some(),
+            name: metadata.name.clone()?,
+            labels: metadata.labels.clone().unwrap_or_default(),
+            terminating: metadata.deletion_timestamp.is_some(),
         })
     }
 }
 
-/// Every namespace of the cluster, page by page.
+/// The metadata of any kind of object: lists and watches of namespaces,
+/// Secrets and ServiceAccounts all read this one type, so their code is in
+/// the binary once.
+pub type Metadata = PartialObjectMeta<DynamicObject>;
+
+/// The cluster-wide metadata-only API of `K`'s objects.
+pub fn metadata_api<K: Resource<DynamicType = ()>>(client: &Client) -> Api<Metadata> {
+    Api::all_with(client.clone(), &ApiResource::erase::<K>(&()))
+}
+
+/// Every namespace of the cluster, page by page (metadata only).
 pub async fn list_namespaces(client: &Client) -> Result<Vec<ObservedNamespace>, KubeError> {
-    let api: Api<Namespace> = Api::all(client.clone());
+    let api = metadata_api::<Namespace>(client);
     let mut namespaces = Vec::new();
     let mut params = ListParams::default().limit(PAGE);
     loop {
         let doing = || "listing namespaces".to_string();
         let page = bounded(doing, REQUEST_TIMEOUT, api.list(&params)).await?;
-        namespaces.extend(page.items.iter().filter_map(ObservedNamespace::from_object));
+        let observed = page.items.iter().map(|item| &item.metadata);
+        namespaces.extend(observed.filter_map(ObservedNamespace::from_metadata));
         if namespaces.len() > MAX_LISTED {
             return Err(too_many("listing namespaces"));
         }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
-use kube::api::{Api, ObjectMeta, PartialObjectMeta};
+use kube::api::ObjectMeta;
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Client;
@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use super::client::SECRET_PAGE;
+use super::cluster::{metadata_api, Metadata};
 use super::pull_secret::PullSecret;
 use super::serve::{serve_namespace, NamespaceOutcome, Work};
 use super::KubernetesSettings;
@@ -154,26 +155,19 @@ async fn watch_events(
     mut known: Known,
 ) {
     let config = || watcher::Config::default().timeout(WATCH_TIMEOUT);
-    let namespaces = watcher(
-        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-        config(),
-    )
-    .default_backoff()
-    .map(|event| (Kind::Namespace, event.map(metadata)));
+    // One object type for the three (metadata of any kind), so the
+    // watcher's code is in the binary once, not once per kind.
+    let namespaces = watcher(metadata_api::<Namespace>(&client), config())
+        .default_backoff()
+        .map(|event| (Kind::Namespace, event.map(metadata)));
     let field = format!("metadata.name={}", settings.secret_name);
     let secrets_config = config().fields(&field).page_size(SECRET_PAGE);
-    let secrets = watcher(
-        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-        secrets_config,
-    )
-    .default_backoff()
-    .map(|event| (Kind::Secret, event.map(metadata)));
-    let accounts = watcher(
-        Api::<PartialObjectMeta<ServiceAccount>>::all(client),
-        config(),
-    )
-    .default_backoff()
-    .map(|event| (Kind::Account, event.map(metadata)));
+    let secrets = watcher(metadata_api::<Secret>(&client), secrets_config)
+        .default_backoff()
+        .map(|event| (Kind::Secret, event.map(metadata)));
+    let accounts = watcher(metadata_api::<ServiceAccount>(&client), config())
+        .default_backoff()
+        .map(|event| (Kind::Account, event.map(metadata)));
     let all =
         futures_util::stream::select(futures_util::stream::select(namespaces, secrets), accounts);
     let mut all = std::pin::pin!(all);
@@ -190,8 +184,8 @@ async fn watch_events(
     }
 }
 
-/// An event's object reduced to its metadata, whatever its kind.
-fn metadata<K>(event: Event<PartialObjectMeta<K>>) -> Event<ObjectMeta> {
+/// An event's object reduced to its metadata.
+fn metadata(event: Event<Metadata>) -> Event<ObjectMeta> {
     match event {
         Event::Apply(object) => Event::Apply(object.metadata),
         Event::Delete(object) => Event::Delete(object.metadata),

@@ -3,8 +3,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use k8s_openapi::api::core::v1::NamespaceStatus;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::*;
 use crate::daemon::kubernetes::pull_secret::{Login, MANAGED_BY, MANAGED_BY_LABEL};
@@ -97,34 +96,25 @@ fn over_ours_others_labels_stay_and_the_version_guards() {
 
 #[test]
 fn a_namespace_being_deleted_is_seen_as_such() {
-    let namespace = |phase: &str, deleting: bool| Namespace {
-        metadata: ObjectMeta {
-            name: Some("team-a".into()),
-            labels: Some(map(&[("tier", "front")])),
-            deletion_timestamp: deleting.then(|| Time(Default::default())),
-            ..ObjectMeta::default()
-        },
-        status: Some(NamespaceStatus {
-            phase: Some(phase.into()),
-            ..NamespaceStatus::default()
-        }),
-        ..Namespace::default()
+    let namespace = |deleting: bool| ObjectMeta {
+        name: Some("team-a".into()),
+        labels: Some(map(&[("tier", "front")])),
+        deletion_timestamp: deleting.then(|| Time(Default::default())),
+        ..ObjectMeta::default()
     };
-    let active = ObservedNamespace::from_object(&namespace("Active", false)).unwrap();
+    let active = ObservedNamespace::from_metadata(&namespace(false)).unwrap();
     assert_eq!(active.name, "team-a");
     assert_eq!(active.labels, map(&[("tier", "front")]));
     assert!(!active.terminating);
     assert!(
-        ObservedNamespace::from_object(&namespace("Terminating", false))
+        ObservedNamespace::from_metadata(&namespace(true))
             .unwrap()
             .terminating
     );
-    assert!(
-        ObservedNamespace::from_object(&namespace("Active", true))
-            .unwrap()
-            .terminating
+    assert_eq!(
+        ObservedNamespace::from_metadata(&ObjectMeta::default()),
+        None
     );
-    assert_eq!(ObservedNamespace::from_object(&Namespace::default()), None);
 }
 
 #[test]
