@@ -317,3 +317,25 @@ async fn a_rancher_and_a_kubernetes_target_share_one_token() {
     assert_eq!(docker_config(&secret)["auths"][HOST]["password"], password);
     assert_eq!(front.token_calls(0).values().sum::<usize>(), 1, "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_kubeconfig_is_a_configuration_error_naming_it() {
+    let kubeconfig = scratch_file(
+        "malformed-kubeconfig",
+        "users:\n- name: u\n  user: {token: [leaked-token-value\n",
+    );
+    let path = scratch_file(
+        "malformed-kubeconfig.toml",
+        &format!(
+            "[[source]]\nname = \"home\"\nregion = \"us-east-1\"\n\n[[target]]\nkind = \"kubernetes\"\nkubeconfig = \"{kubeconfig}\"\n"
+        ),
+    );
+    let front = AwsFront::start(Script::TagRegions).await;
+    let result = run(&env(&front, &path), &["--once"]).await;
+    let output = result.output();
+    assert_eq!(result.status.code(), Some(2), "{output}");
+    assert!(output.contains(&kubeconfig), "{output}");
+    assert!(output.contains("not a valid kubeconfig"), "{output}");
+    assert!(!output.contains("leaked-token-value"), "{output}");
+    assert!(front.seen().is_empty(), "nothing asked of AWS");
+}

@@ -7,8 +7,9 @@
 //! client is built on the first cycle that needs it, so an API server that
 //! does not answer yet is retried with the usual backoff, and an exec
 //! credential plugin that fails is a cycle failure, not a refusal to start.
-//! Without a kubeconfig, kube's inference applies (`KUBECONFIG`, then
-//! `~/.kube/config`, then the in-cluster service account).
+//! Without a kubeconfig, kube's order applies (`KUBECONFIG`, then
+//! `~/.kube/config`, then the in-cluster service account); the files are
+//! read by [`super::kubeconfig`].
 //!
 //! Bounds (docs/kubernetes.md): connecting takes at most [`CONNECT_TIMEOUT`];
 //! a read waits at most [`READ_TIMEOUT`], longer than a watch's server-side
@@ -25,6 +26,7 @@ use kube::{Client, Config};
 use tower::util::MapResponseLayer;
 
 use super::error::KubeError;
+use super::kubeconfig::{self, KubeconfigProblem};
 
 /// How long connecting to the API server may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,21 +44,17 @@ pub const KUBE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Secrets listed per page: each may be up to 1 MiB (someone else's of our
 /// name), so a page stays under [`KUBE_BODY_LIMIT`].
 pub const SECRET_PAGE: u32 = 10;
-/// The largest kubeconfig read.
-const MAX_KUBECONFIG: u64 = 1024 * 1024;
 
 /// Where a target's client configuration comes from.
 #[derive(Clone)]
 enum Source {
-    /// The target's `kubeconfig`, read at start.
+    /// The target's `kubeconfig` (or the default one), read at start.
     File {
         kubeconfig: Box<Kubeconfig>,
         options: KubeConfigOptions,
     },
-    /// kube's default kubeconfig, with the target's `context`.
-    DefaultFile { options: KubeConfigOptions },
-    /// kube's inference (kubeconfig, else in-cluster).
-    Infer,
+    /// No kubeconfig anywhere: the in-cluster service account.
+    InCluster,
 }
 
 /// A cluster's client, built on first need and kept.
@@ -66,16 +64,9 @@ pub struct Connection {
     client: Option<Client>,
 }
 
-/// Why a target's kubeconfig cannot be used: a configuration error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {reason}", path.display())]
-pub struct KubeconfigProblem {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
 impl Connection {
-    /// Reads and checks `kubeconfig` (and that it has `context`), if given.
+    /// Reads and checks `kubeconfig` (and that it has `context`), or the
+    /// default one (`KUBECONFIG`, `~/.kube/config`) when none is given.
     /// No request is made.
     pub fn prepare(
         kubeconfig: Option<&Path>,
@@ -85,13 +76,30 @@ impl Connection {
             context: context.map(str::to_string),
             ..KubeConfigOptions::default()
         };
-        let source = match (kubeconfig, context) {
-            (Some(path), _) => Source::File {
-                kubeconfig: Box::new(read_kubeconfig(path, context)?),
-                options,
-            },
-            (None, Some(_)) => Source::DefaultFile { options },
-            (None, None) => Source::Infer,
+        let (found, path) = match kubeconfig {
+            Some(path) => (Some(kubeconfig::read(path)?), path.to_path_buf()),
+            None => (
+                kubeconfig::default()?,
+                PathBuf::from("the default kubeconfig"),
+            ),
+        };
+        let source = match found {
+            Some(found) => {
+                check_context(&found, &path, context)?;
+                Source::File {
+                    kubeconfig: Box::new(found),
+                    options,
+                }
+            }
+            None if context.is_some() => {
+                return Err(KubeconfigProblem {
+                    path,
+                    reason: "there is none (neither KUBECONFIG nor ~/.kube/config), so it \
+                             has no context: give the target's kubeconfig"
+                        .into(),
+                })
+            }
+            None => Source::InCluster,
         };
         Ok(Connection {
             source,
@@ -110,41 +118,33 @@ impl Connection {
     }
 }
 
-fn read_kubeconfig(path: &Path, context: Option<&str>) -> Result<Kubeconfig, KubeconfigProblem> {
+/// Checks that `kubeconfig` has `context` (or a current context).
+fn check_context(
+    kubeconfig: &Kubeconfig,
+    path: &Path,
+    context: Option<&str>,
+) -> Result<(), KubeconfigProblem> {
     let problem = |reason: String| KubeconfigProblem {
         path: path.to_path_buf(),
         reason,
     };
-    let metadata =
-        std::fs::metadata(path).map_err(|err| problem(format!("cannot read it: {err}")))?;
-    if !metadata.is_file() {
-        return Err(problem("not a regular file".into()));
-    }
-    if metadata.len() > MAX_KUBECONFIG {
-        return Err(problem(format!(
-            "larger than {MAX_KUBECONFIG} bytes: not a kubeconfig"
-        )));
-    }
-    let kubeconfig = Kubeconfig::read_from(path)
-        .map_err(|err| problem(format!("not a valid kubeconfig: {err}")))?;
-    if let Some(context) = context {
-        if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+    match context {
+        Some(context) if !kubeconfig.contexts.iter().any(|c| c.name == context) => {
             let known: Vec<&str> = kubeconfig
                 .contexts
                 .iter()
                 .map(|c| c.name.as_str())
                 .collect();
-            return Err(problem(format!(
+            Err(problem(format!(
                 "it has no context {context:?} (its contexts: {})",
                 known.join(", ")
-            )));
+            )))
         }
-    } else if kubeconfig.current_context.is_none() && kubeconfig.contexts.len() != 1 {
-        return Err(problem(
-            "it has no current-context: set the target's context".into(),
-        ));
+        None if kubeconfig.current_context.is_none() && kubeconfig.contexts.len() != 1 => Err(
+            problem("it has no current-context: set the target's context".into()),
+        ),
+        _ => Ok(()),
     }
-    Ok(kubeconfig)
 }
 
 /// The client for `source`, with the daemon's timeouts and body limit.
@@ -162,12 +162,11 @@ async fn build(source: &Source) -> Result<Client, KubeError> {
         } => Config::from_custom_kubeconfig((**kubeconfig).clone(), options)
             .await
             .map_err(|err| unusable(err.to_string()))?,
-        Source::DefaultFile { options } => Config::from_kubeconfig(options)
-            .await
-            .map_err(|err| unusable(err.to_string()))?,
-        Source::Infer => Config::infer()
-            .await
-            .map_err(|err| unusable(err.to_string()))?,
+        Source::InCluster => Config::incluster().map_err(|err| {
+            unusable(format!(
+                "no kubeconfig (KUBECONFIG, ~/.kube/config) and not in a cluster: {err}"
+            ))
+        })?,
     };
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = Some(READ_TIMEOUT);

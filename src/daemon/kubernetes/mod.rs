@@ -18,7 +18,8 @@
 //!
 //! Beside them, the parts that talk to a cluster (docs/kubernetes.md):
 //! - [`client`]: the kube client of a target, built on first need, with
-//!   its timeouts and response-body limit; [`error`] classifies failures;
+//!   its timeouts and response-body limit, from the kubeconfig
+//!   [`kubeconfig`] reads; [`error`] classifies failures;
 //! - [`cluster`]: one function per request (list namespaces, read, create
 //!   and replace a Secret, read and patch ServiceAccounts);
 //! - [`serve`]: serving one namespace, the same for a cycle and a watch;
@@ -31,6 +32,7 @@ pub mod cluster;
 pub mod election;
 pub mod error;
 pub mod glob;
+pub mod kubeconfig;
 pub mod lease;
 pub mod names;
 pub mod namespaces;
