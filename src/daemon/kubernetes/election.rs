@@ -19,8 +19,9 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::client::{Connection, KubeconfigProblem, REQUEST_TIMEOUT};
+use super::client::{Connection, REQUEST_TIMEOUT};
 use super::error::KubeError;
+use super::kubeconfig::KubeconfigProblem;
 use super::lease::{Elector, LeaseRecord, ReadLease, Step, Timings};
 use super::LeaderElection;
 use crate::printable::printable;
