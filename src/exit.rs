@@ -18,17 +18,25 @@ pub enum Exit {
     Failure,
     /// A configuration or usage error (as clap exits for bad flags).
     Config,
+    /// The daemon stopped leading (`[leader_election]`): it exits so that
+    /// nothing of it writes once another replica leads, and stands by when
+    /// restarted.
+    LostLeadership,
 }
 
 impl Exit {
     /// The table: status number and what it means.
-    pub const ALL: [(Exit, &'static str); 3] = [
+    pub const ALL: [(Exit, &'static str); 4] = [
         (Exit::Success, "success"),
         (
             Exit::Failure,
             "a one-shot mode (--once, --check, --dry-run) found a problem or was interrupted",
         ),
         (Exit::Config, "a configuration error"),
+        (
+            Exit::LostLeadership,
+            "the daemon lost its leader election (restarted, it stands by)",
+        ),
     ];
 
     pub const fn code(self) -> u8 {
@@ -36,6 +44,7 @@ impl Exit {
             Exit::Success => 0,
             Exit::Failure => 1,
             Exit::Config => 2,
+            Exit::LostLeadership => 3,
         }
     }
 
@@ -71,7 +80,7 @@ mod tests {
     #[test]
     fn the_table_is_complete_and_distinct() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|(exit, _)| exit.code()).collect();
-        assert_eq!(codes, [0, 1, 2]);
+        assert_eq!(codes, [0, 1, 2, 3]);
         let text = help_text();
         assert!(text.contains("0 success") && text.contains("2 a configuration error"));
     }

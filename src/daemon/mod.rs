@@ -51,11 +51,12 @@ pub mod wiring;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::exit::Exit;
 use config::{Config, ConfigError, Mode, Supply};
 use cycle::Updater;
+use kubernetes::election::{self, Leadership};
 use metrics::Metrics;
 use refresher::{log_report, LeftOut, Refresher};
 use schedule::Scheduler;
@@ -125,6 +126,22 @@ async fn run_mode(config: Config) -> Result<Exit, Fatal> {
     })
 }
 
+/// Starts campaigning for the Lease, with `[leader_election]`; `/healthz`
+/// shows where this replica stands.
+fn elect(config: &Config, status: &Status) -> Result<Option<Leadership>, Fatal> {
+    let Some(settings) = &config.leader_election else {
+        return Ok(None);
+    };
+    let leadership = election::start(settings, election::identity()).map_err(|problem| {
+        ConfigError::Invalid {
+            setting: "CONFIG_FILE (--config)",
+            reason: format!("leader_election.kubeconfig: {problem}"),
+        }
+    })?;
+    status.follow_election(leadership.clone());
+    Ok(Some(leadership))
+}
+
 /// Said whatever LOG_LEVEL is, but once.
 fn warn_insecure() {
     let warning = "RANCHER_INSECURE is set: Rancher's TLS certificate is NOT verified, so the \
@@ -163,14 +180,38 @@ async fn refresh_loop(
     info!(address = %bound, "health endpoint listening (/ping, /healthz, /metrics)");
     tokio::spawn(serve);
 
+    let leadership = elect(&config, &status)?;
     let mut refresher = Refresher::new(
         updater,
         Scheduler::new(config.refresh_interval, config.retry),
         status,
         metrics,
     );
-    loop {
-        let plan = refresher.cycle(SystemTime::now).await;
-        tokio::time::sleep(plan.delay).await;
+    let refresh = async {
+        loop {
+            let plan = refresher.cycle(SystemTime::now).await;
+            tokio::time::sleep(plan.delay).await;
+        }
+    };
+    let Some(mut leadership) = leadership else {
+        return Ok(refresh.await);
+    };
+    info!(
+        identity = leadership.standing().identity,
+        "standing by until this replica holds the Lease"
+    );
+    leadership.until_leading().await;
+    info!("this replica holds the Lease: it writes from now on");
+    tokio::select! {
+        exit = refresh => Ok(exit),
+        () = leadership.until_lost() => {
+            let holder = leadership.standing().holder.unwrap_or_else(|| "nobody".into());
+            error!(
+                holder,
+                "lost the Lease (now held by {holder}): exiting, so that nothing of this \
+                 replica writes while another leads; restarted, it stands by"
+            );
+            Ok(Exit::LostLeadership)
+        }
     }
 }

@@ -11,7 +11,8 @@ use super::targets::{decide_targets, FileTarget, KubernetesTarget, RancherTarget
 use super::{ConfigError, KubernetesTargetSettings, SourceSettings, TargetSettings};
 use crate::aws::AwsSettings;
 use crate::cli::Cli;
-use crate::config_file::{ConfigFile, ConfigFileError};
+use crate::config_file::ConfigFile;
+use crate::daemon::kubernetes::LeaderElection;
 use crate::daemon::rancher::{RancherSettings, Selection};
 
 const SETTING: &str = "CONFIG_FILE (--config)";
@@ -107,8 +108,8 @@ pub fn settings(cli: &Cli, path: &Path) -> Result<FileSettings, ConfigError> {
     };
     let file = ConfigFile::load(path).map_err(in_file)?;
     let decided = decide_targets(&file).map_err(in_file)?;
-    decide_leader_election(&file).map_err(in_file)?;
-    let (tables, clusters) = served_yet(&file, &decided).map_err(in_file)?;
+    let leader_election = decide_leader_election(&file).map_err(in_file)?;
+    let (tables, clusters) = by_kind(&decided);
     let whole = |reason: &str| in_file(file.positions.whole(reason.into()));
     if file.sources.is_empty() {
         return Err(whole(
@@ -165,6 +166,7 @@ pub fn settings(cli: &Cli, path: &Path) -> Result<FileSettings, ConfigError> {
         sources,
         targets,
         kubernetes,
+        leader_election,
     })
 }
 
@@ -182,16 +184,11 @@ pub struct FileSettings {
     pub sources: Vec<SourceSettings>,
     pub targets: Vec<TargetSettings>,
     pub kubernetes: Vec<KubernetesTargetSettings>,
+    pub leader_election: Option<LeaderElection>,
 }
 
-/// The targets by kind, and the one place that refuses what the file can
-/// say but this build does not serve yet: `[leader_election]` is read and
-/// decided (so its mistakes are found), then refused, until the daemon
-/// elects a leader.
-fn served_yet<'a>(
-    file: &ConfigFile,
-    targets: &'a [FileTarget],
-) -> Result<(Vec<&'a RancherTarget>, Vec<&'a KubernetesTarget>), ConfigFileError> {
+/// The targets by kind.
+fn by_kind(targets: &[FileTarget]) -> (Vec<&RancherTarget>, Vec<&KubernetesTarget>) {
     let mut rancher = Vec::new();
     let mut kubernetes = Vec::new();
     for target in targets {
@@ -200,16 +197,7 @@ fn served_yet<'a>(
             FileTarget::Kubernetes(target) => kubernetes.push(target),
         }
     }
-    if let Some(table) = &file.leader_election {
-        return Err(file.positions.at(
-            table.span(),
-            "leader_election",
-            "this build does not elect a leader yet; remove [leader_election], and run one \
-             replica"
-                .into(),
-        ));
-    }
-    Ok((rancher, kubernetes))
+    (rancher, kubernetes)
 }
 
 /// What two targets of the same Rancher would both serve, if anything: a

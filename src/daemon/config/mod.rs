@@ -87,6 +87,8 @@ pub struct Config {
     pub targets: Vec<TargetSettings>,
     /// The config file's `kind = "kubernetes"` targets.
     pub kubernetes: Vec<KubernetesTargetSettings>,
+    /// The config file's `[leader_election]`: one replica of several writes.
+    pub leader_election: Option<crate::daemon::kubernetes::LeaderElection>,
     /// Which registries the sources serve.
     pub supply: Supply,
     /// `CONFIG_FILE`, when the sources and targets come from it.
@@ -154,24 +156,25 @@ impl Config {
     /// Decides the settings from the command line (and its environment
     /// fallbacks).
     pub fn from_cli(cli: Cli) -> Result<Config, ConfigError> {
-        let (sources, targets, kubernetes, supply, file) = match non_empty(cli.config.clone()) {
-            None => {
-                let (sources, targets, supply) = environment::settings(&cli)?;
-                (sources, targets, Vec::new(), supply, None)
-            }
-            Some(path) => {
-                let path = PathBuf::from(path);
-                let decided = file::settings(&cli, &path)?;
-                let (sources, targets) = (decided.sources, decided.targets);
-                (
-                    sources,
-                    targets,
-                    decided.kubernetes,
-                    Supply::Discovered,
-                    Some(path),
-                )
-            }
-        };
+        let (sources, targets, kubernetes, leader_election, supply, file) =
+            match non_empty(cli.config.clone()) {
+                None => {
+                    let (sources, targets, supply) = environment::settings(&cli)?;
+                    (sources, targets, Vec::new(), None, supply, None)
+                }
+                Some(path) => {
+                    let path = PathBuf::from(path);
+                    let decided = file::settings(&cli, &path)?;
+                    (
+                        decided.sources,
+                        decided.targets,
+                        decided.kubernetes,
+                        decided.leader_election,
+                        Supply::Discovered,
+                        Some(path),
+                    )
+                }
+            };
         let proxy_host = proxy_host(&cli, &sources[0].aws)?;
         let (refresh_interval, retry) = schedule_settings(&cli)?;
         let ca_bundle = trust_settings(&cli)?;
@@ -179,6 +182,7 @@ impl Config {
             sources,
             targets,
             kubernetes,
+            leader_election,
             supply,
             file,
             proxy_host,

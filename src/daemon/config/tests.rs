@@ -263,7 +263,7 @@ fn a_proxy_host_with_user_information_is_not_echoed() {
 }
 
 #[test]
-fn kubernetes_targets_are_served_and_leader_election_refused() {
+fn kubernetes_targets_and_leader_election_are_served() {
     let head = "[[source]]\nname = \"a\"\nregion = \"us-east-1\"\n[[target]]\n";
     let refused = |tail: &str| {
         file_cli(&format!("{head}{tail}"), &[])
@@ -291,11 +291,15 @@ fn kubernetes_targets_are_served_and_leader_election_refused() {
         err.starts_with("CONFIG_FILE (--config) is invalid: "),
         "{err}"
     );
-    let err = refused("\n[leader_election]\nnamespace = \"ecr\"\n");
-    assert!(
-        err.contains(".toml:6: leader_election: this build does not elect a leader yet"),
-        "{err}"
-    );
+    let elected = file_cli(
+        &format!("{head}\n[leader_election]\nnamespace = \"ecr\"\n"),
+        &[],
+    )
+    .unwrap();
+    let election = elected.leader_election.expect("[leader_election]");
+    assert_eq!(election.namespace, "ecr");
+    assert_eq!(election.lease_name, "rancher-ecr-credentials");
+    assert!(only.leader_election.is_none());
     let err = refused("[leader_election]\nlease_duration = \"1h\"\nnamespace = \"ecr\"\n");
     assert!(
         err.contains(".toml:6: leader_election.lease_duration: 1h is longer than 10m"),

@@ -29,6 +29,7 @@
 
 pub mod client;
 pub mod cluster;
+pub mod election;
 pub mod error;
 pub mod glob;
 pub mod kubeconfig;

@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::{json, Value};
 
 use crate::daemon::cycle::{CycleReport, Disposition, EnvironmentReport};
+use crate::daemon::kubernetes::election::{Leadership, Standing};
 use crate::printable::printable;
 use clusters::Clusters;
 
@@ -71,6 +72,8 @@ struct State {
 #[derive(Debug)]
 pub struct Status {
     state: Mutex<State>,
+    /// The leader election, when there is one (`[leader_election]`).
+    election: Mutex<Option<Leadership>>,
     grace: Duration,
     /// How many registries ECR should give tokens for (the configured
     /// registry ids, or the caller's one): one that never arrives, or never
@@ -85,6 +88,7 @@ impl Status {
     pub fn new(grace: Duration, expected: usize) -> Status {
         Status {
             state: Mutex::new(State::default()),
+            election: Mutex::new(None),
             grace,
             expected,
         }
@@ -245,8 +249,23 @@ impl Status {
         }
     }
 
-    /// Whether every environment served is fresh, and the JSON that says so.
+    /// Whether every target is fresh (or, with an election, this replica a
+    /// healthy standby), and the JSON that says so.
     pub fn health(&self, now: SystemTime) -> (bool, Value) {
+        let (healthy, mut body) = self.targets_health(now);
+        let election = self.election.lock().unwrap_or_else(|e| e.into_inner());
+        match election.as_ref() {
+            Some(leadership) => {
+                let healthy = add_leader(&mut body, healthy, &leadership.standing());
+                (healthy, body)
+            }
+            None => (healthy, body),
+        }
+    }
+
+    /// Whether every target's registries and namespaces are fresh, and the
+    /// JSON that says so.
+    fn targets_health(&self, now: SystemTime) -> (bool, Value) {
         let state = self.state();
         // Written, not past its refresh point by more than the retry
         // window, and its token not expired. An expiry already past when
@@ -322,6 +341,31 @@ impl Status {
         add_kubernetes(&mut body, &state.clusters, kubernetes);
         (healthy, body)
     }
+
+    /// Shows the leader election in `/healthz` from now on.
+    pub fn follow_election(&self, leadership: Leadership) {
+        *self.election.lock().unwrap_or_else(|e| e.into_inner()) = Some(leadership);
+    }
+}
+
+/// The `leader` entry; a standby is healthy while it can read the Lease
+/// (it could take over), whatever its (empty) targets say.
+fn add_leader(body: &mut Value, healthy: bool, standing: &Standing) -> bool {
+    body["leader"] = json!({
+        "leading": standing.leading,
+        "holder": standing.holder,
+        "identity": standing.identity,
+        "error": standing.error,
+    });
+    if standing.leading {
+        return healthy;
+    }
+    body["status"] = json!(if standing.reachable {
+        "standby"
+    } else {
+        "unhealthy"
+    });
+    standing.reachable
 }
 
 /// The `kubernetes` entries, and the targets never listed in `error`;

@@ -12,12 +12,22 @@ use axum::response::{IntoResponse, Response};
 use super::routes::Incoming;
 use super::state::SimState;
 use super::status::KubeError;
-use super::{KubeSim, APF_MESSAGE};
+use super::{KubeSim, Resource, APF_MESSAGE};
 
 #[derive(Default)]
 pub struct Faults {
     rules: Vec<Rule>,
     delays: Vec<(Option<String>, String, Duration)>,
+    races: Vec<Race>,
+}
+
+/// Another writer's change, stored just before the next request with
+/// `method` whose path contains `path_part` is served: the write that
+/// client read for is then stale.
+struct Race {
+    method: String,
+    path_part: String,
+    change: Box<dyn FnOnce(&mut SimState) + Send>,
 }
 
 /// The next `remaining` requests with `method` (any when `None`) whose path
@@ -46,8 +56,21 @@ impl Faults {
     }
 }
 
-/// The response a fault answers `inc` with, if one fires.
+/// The response a fault answers `inc` with, if one fires; a race's change
+/// is stored first.
 pub fn fire(st: &mut SimState, inc: &Incoming) -> Option<Response> {
+    let race = (st.faults.races.iter()).position(|race| {
+        matches(
+            &Some(race.method.clone()),
+            &race.path_part,
+            &inc.method,
+            &inc.path,
+        )
+    });
+    if let Some(index) = race {
+        let race = st.faults.races.remove(index);
+        (race.change)(st);
+    }
     let rule = st.faults.rules.iter_mut().find(|rule| {
         rule.remaining > 0 && matches(&rule.method, &rule.path_part, &inc.method, &inc.path)
     })?;
@@ -96,6 +119,43 @@ impl KubeSim {
         let method = (method != "*").then(|| method.to_string());
         let rule = (method, path_part.to_string(), delay);
         self.shared.lock().faults.delays.push(rule);
+    }
+
+    /// Before the next `method` request whose path contains `path_part`,
+    /// another writer appends `{"name": entry}` to the `imagePullSecrets`
+    /// of ServiceAccount `namespace/name` (a new resourceVersion, as a
+    /// concurrent controller's write would leave it).
+    pub fn race_pull_secret(
+        &self,
+        method: &str,
+        path_part: &str,
+        namespace: &str,
+        name: &str,
+        entry: &str,
+    ) {
+        let key = (
+            Resource::ServiceAccounts,
+            namespace.to_string(),
+            name.to_string(),
+        );
+        let entry = entry.to_string();
+        let change = move |st: &mut SimState| {
+            let Some(mut account) = st.get(&key).cloned() else {
+                return;
+            };
+            let mut list = account["imagePullSecrets"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.push(serde_json::json!({"name": entry}));
+            account["imagePullSecrets"] = serde_json::Value::Array(list);
+            st.put(key, account);
+        };
+        self.shared.lock().faults.races.push(Race {
+            method: method.to_string(),
+            path_part: path_part.to_string(),
+            change: Box::new(change),
+        });
     }
 
     /// Ends every open watch stream now (a clean end, as at a timeout).

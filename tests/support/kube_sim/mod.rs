@@ -61,6 +61,8 @@ pub struct SimRequest {
     pub content_type: String,
     pub accept: String,
     pub user_agent: String,
+    /// The bearer token it carried (`""` without one): which client asked.
+    pub bearer: String,
     pub status: u16,
     pub body: String,
 }
@@ -78,6 +80,9 @@ impl SimRequest {
             content_type: header("content-type"),
             accept: header("accept"),
             user_agent: header("user-agent"),
+            bearer: (header("authorization").strip_prefix("Bearer "))
+                .unwrap_or_default()
+                .to_string(),
             status: status.as_u16(),
             body: String::from_utf8_lossy(&inc.body).into_owned(),
         }
